@@ -1,0 +1,147 @@
+//! Diagnostics with a place: file, line, column.
+
+use std::fmt;
+use std::ops::Range;
+
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The config is refused.
+    Error,
+    /// Legitimate but probably not what was meant; the config is accepted.
+    Warning,
+}
+
+/// One problem found in a config file, with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(
+            f,
+            "{}:{}:{}: {level}: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+/// Byte offset → 1-based line and column.
+#[derive(Debug)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    /// Index the line starts of `src`.
+    pub fn new(src: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(src.match_indices('\n').map(|(i, _)| i.saturating_add(1)))
+            .collect();
+        LineIndex { starts }
+    }
+
+    /// 1-based (line, column) of a byte offset.
+    pub fn locate(&self, offset: usize) -> (usize, usize) {
+        let line = self.starts.partition_point(|&s| s <= offset).max(1);
+        let start = self
+            .starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(0);
+        (line, offset.saturating_sub(start).saturating_add(1))
+    }
+}
+
+/// Collects diagnostics for one file.
+#[derive(Debug)]
+pub struct Diagnostics {
+    file: String,
+    index: LineIndex,
+    items: Vec<Diagnostic>,
+    /// Byte offsets where an error was already reported, so that a follow-on
+    /// "missing key" for the same table is not reported twice.
+    error_offsets: Vec<usize>,
+}
+
+impl Diagnostics {
+    /// A collector for `file` whose text is `src`.
+    pub fn new(file: &str, src: &str) -> Self {
+        Diagnostics {
+            file: file.to_owned(),
+            index: LineIndex::new(src),
+            items: Vec::new(),
+            error_offsets: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, severity: Severity, span: &Range<usize>, message: String) {
+        let (line, column) = self.index.locate(span.start);
+        if severity == Severity::Error {
+            self.error_offsets.push(span.start);
+        }
+        self.items.push(Diagnostic {
+            severity,
+            file: self.file.clone(),
+            line,
+            column,
+            message,
+        });
+    }
+
+    /// Record an error at `span`.
+    pub fn error(&mut self, span: &Range<usize>, message: impl Into<String>) {
+        self.push(Severity::Error, span, message.into());
+    }
+
+    /// Record a warning at `span`.
+    pub fn warn(&mut self, span: &Range<usize>, message: impl Into<String>) {
+        self.push(Severity::Warning, span, message.into());
+    }
+
+    /// 1-based (line, column) of a byte offset in this file.
+    pub fn locate(&self, offset: usize) -> (usize, usize) {
+        self.index.locate(offset)
+    }
+
+    /// True when an error was already reported inside `span`.
+    pub fn has_error_within(&self, span: &Range<usize>) -> bool {
+        self.error_offsets.iter().any(|o| span.contains(o))
+    }
+
+    /// True when any error was recorded.
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    /// All diagnostics, in file order.
+    pub fn into_sorted(mut self) -> Vec<Diagnostic> {
+        self.items.sort_by_key(|d| (d.line, d.column));
+        self.items
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locates_lines_and_columns() {
+        let idx = LineIndex::new("ab\ncd\n\nef");
+        assert_eq!(idx.locate(0), (1, 1));
+        assert_eq!(idx.locate(1), (1, 2));
+        assert_eq!(idx.locate(3), (2, 1));
+        assert_eq!(idx.locate(7), (4, 1));
+        assert_eq!(idx.locate(100), (4, 94));
+    }
+}

@@ -1,0 +1,280 @@
+//! gateway.toml: parse, validate, and build the typed `Config`.
+//!
+//! Two phases. `raw` holds serde structs that mirror the file (unknown keys are
+//! errors); `validate` turns them into `Config`, in which invalid states cannot be
+//! represented. Every problem is collected, not just the first, and each names
+//! file:line:column and the key or value at fault.
+
+mod diag;
+pub mod duration;
+mod raw;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+pub use diag::{Diagnostic, Severity};
+pub use duration::{format_duration, parse_duration};
+
+use crate::modbus::codec::Encoding;
+use crate::modbus::plan::Limits;
+use crate::tags::{Kind, Value};
+
+/// Default `[http] listen`.
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:9898";
+/// Default Modbus TCP port when `host` has none.
+pub const DEFAULT_MODBUS_PORT: u16 = 502;
+
+/// A config that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{} in {file}:\n{}", count_errors(.diagnostics), render(.diagnostics))]
+    Invalid {
+        file: String,
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+fn count_errors(d: &[Diagnostic]) -> String {
+    match d.iter().filter(|d| d.severity == Severity::Error).count() {
+        1 => "1 error".to_owned(),
+        n => format!("{n} errors"),
+    }
+}
+
+fn render(d: &[Diagnostic]) -> String {
+    d.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Name of this gateway (OPC UA root folder, metrics label).
+    pub gateway_name: String,
+    /// Where /healthz and /api/tags listen.
+    pub http_listen: SocketAddr,
+    /// The built-in simulator, when configured.
+    pub simulator: Option<SimulatorConfig>,
+    /// Devices in config order; a device's index is its id everywhere.
+    pub devices: Vec<DeviceConfig>,
+    /// Accepted but suspicious settings, for `check` and the start-up log.
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Config {
+    /// Read and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Validate config text; `file` names it in diagnostics.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        validate::validate(text, file)
+    }
+}
+
+/// Parse an address as the config does: a 0-based number (with `kind`) or a
+/// Modicon string ("40001"). Returns the kind and the 0-based address.
+pub fn parse_address(kind: Option<Kind>, text: &str) -> Result<(Kind, u16), String> {
+    // With a kind, a number is 0-based; without one it can only be Modicon.
+    let raw = match (kind, text.trim().parse::<i64>()) {
+        (Some(_), Ok(n)) => raw::RawAddress::Number(n),
+        _ => raw::RawAddress::Modicon(text.trim().to_owned()),
+    };
+    validate::resolve_address(kind, &raw).map(|(k, a, _)| (k, a))
+}
+
+/// How a device is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// Modbus TCP to `host:port`.
+    Tcp { endpoint: String },
+    /// Modbus RTU on a serial port.
+    Rtu {
+        port: String,
+        serial: SerialSettings,
+    },
+}
+
+impl Link {
+    /// Devices with the same key share one bus task.
+    pub fn bus_key(&self) -> String {
+        match self {
+            Link::Tcp { endpoint } => format!("tcp://{endpoint}"),
+            Link::Rtu { port, .. } => format!("rtu://{port}"),
+        }
+    }
+}
+
+/// Serial line settings of an RTU port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SerialSettings {
+    pub baud: u32,
+    pub parity: Parity,
+    pub stop_bits: u8,
+    pub data_bits: u8,
+}
+
+impl SerialSettings {
+    /// Bits on the wire per character: start + data + parity + stop.
+    pub fn bits_per_char(&self) -> u32 {
+        let parity = u32::from(self.parity != Parity::None);
+        1 + u32::from(self.data_bits) + parity + u32::from(self.stop_bits)
+    }
+
+    /// Time one character takes on the wire.
+    pub fn char_time(&self) -> Duration {
+        Duration::from_secs_f64(f64::from(self.bits_per_char()) / f64::from(self.baud.max(1)))
+    }
+
+    /// The silent interval that ends an RTU frame: 3.5 characters, fixed at
+    /// 1.75 ms above 19200 baud (Modbus over serial line, §2.5.1.1).
+    pub fn inter_frame_gap(&self) -> Duration {
+        if self.baud > 19_200 {
+            Duration::from_micros(1750)
+        } else {
+            self.char_time().mul_f64(3.5)
+        }
+    }
+}
+
+/// Serial parity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parity {
+    None,
+    Even,
+    Odd,
+}
+
+/// Reconnect backoff of a bus: doubling from `min` to `max`, with jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+/// One device to poll.
+#[derive(Debug, Clone)]
+pub struct DeviceConfig {
+    pub name: String,
+    pub link: Link,
+    /// Modbus unit id (slave address).
+    pub unit: u8,
+    pub poll: Duration,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Extra attempts after a timeout or transport error, within one cycle.
+    pub retries: u32,
+    /// Coalescing limits for read blocks.
+    pub limits: Limits,
+    /// How long a value stays `uncertain` after polls start failing.
+    pub stale_after: Duration,
+    /// Quiet time after a (re)connect before the first request; some gateways need it.
+    pub pause_after_connect: Duration,
+    /// Quiet time between two requests to this device.
+    pub pause_between_requests: Duration,
+    /// RTU: consecutive timeouts before the slave is demoted.
+    pub demote_after: u32,
+    /// RTU: how long a demoted slave is skipped.
+    pub demote_for: Duration,
+    pub backoff: Backoff,
+    pub tags: Vec<TagConfig>,
+}
+
+/// One tag of a device.
+#[derive(Debug, Clone)]
+pub struct TagConfig {
+    pub name: String,
+    pub kind: Kind,
+    /// 0-based protocol address.
+    pub address: u16,
+    pub encoding: Encoding,
+    pub unit: Option<String>,
+    pub description: Option<String>,
+    pub writable: bool,
+    pub deadband: Option<f64>,
+    /// Line in the config, for messages at run time.
+    pub line: usize,
+}
+
+impl TagConfig {
+    /// Registers (or bits) this tag reads.
+    pub fn count(&self) -> u16 {
+        if self.kind.is_bit() {
+            1
+        } else {
+            self.encoding.register_count()
+        }
+    }
+}
+
+/// The built-in simulator.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    /// Whether `run` starts it beside the gateway (`simulate` always does).
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// Serial port and baud to also serve RTU on.
+    pub rtu: Option<(String, u32)>,
+    pub registers: Vec<SimRegister>,
+    pub exceptions: Vec<SimException>,
+}
+
+/// One simulated value.
+#[derive(Debug, Clone)]
+pub struct SimRegister {
+    pub unit: u8,
+    pub kind: Kind,
+    pub address: u16,
+    pub encoding: Encoding,
+    pub initial: Value,
+    pub generator: Generator,
+}
+
+/// How a simulated value moves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Generator {
+    /// Keeps its value (clients may write it).
+    Constant,
+    /// min → max linearly over `period`, then again.
+    Ramp {
+        min: f64,
+        max: f64,
+        period: Duration,
+    },
+    /// A sine between min and max with this period.
+    Sine {
+        min: f64,
+        max: f64,
+        period: Duration,
+    },
+    /// Adds `step` every `period`, wrapping at the type's limits.
+    Counter { step: f64, period: Duration },
+    /// Random steps of at most `step` every tick, kept within min..max.
+    RandomWalk { min: f64, max: f64, step: f64 },
+    /// A bool that flips every `period`.
+    Toggle { period: Duration },
+}
+
+/// An address range the simulator answers with an exception.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimException {
+    pub unit: u8,
+    pub kind: Kind,
+    pub start: u16,
+    pub count: u16,
+    pub code: u8,
+}

@@ -1,0 +1,119 @@
+//! The running gateway: the tag store and one task per bus, built from a `Config`.
+//!
+//! Northbound services (HTTP now, OPC UA and metrics later) hold an `Arc<TagStore>`
+//! for reads and the `Engine` for writes; they never talk to a bus task directly.
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::modbus::bus::{self, BusHandle, WriteError};
+use crate::tags::{DeviceMeta, TagMeta, TagStore, Value};
+
+/// The store plus the bus tasks that fill it.
+#[derive(Debug)]
+pub struct Engine {
+    store: Arc<TagStore>,
+    buses: Vec<BusHandle>,
+    /// Bus index of each device.
+    device_bus: Vec<usize>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Build the store for a config: every tag `Bad(Waiting)`, ids in config order.
+pub fn build_store(config: &Config) -> TagStore {
+    let devices = config
+        .devices
+        .iter()
+        .map(|d| DeviceMeta {
+            name: d.name.clone(),
+            poll: d.poll,
+            stale_after: d.stale_after,
+        })
+        .collect();
+    let tags = config
+        .devices
+        .iter()
+        .enumerate()
+        .flat_map(|(i, d)| {
+            d.tags.iter().map(move |t| TagMeta {
+                device: i,
+                device_name: d.name.clone(),
+                name: t.name.clone(),
+                data_type: t.encoding.presented_type(),
+                unit: t.unit.clone(),
+                description: t.description.clone(),
+                writable: t.writable,
+                deadband: t.deadband,
+            })
+        })
+        .collect();
+    TagStore::new(devices, tags)
+}
+
+impl Engine {
+    /// Build the store and start polling. Must run inside a tokio runtime.
+    pub fn start(config: &Config) -> Engine {
+        let store = Arc::new(build_store(config));
+        let mut device_bus = vec![0; config.devices.len()];
+        let mut buses = Vec::new();
+        let mut tasks = Vec::new();
+        for (bi, plan) in bus::plan_buses(config).into_iter().enumerate() {
+            for d in &plan.devices {
+                if let Some(slot) = device_bus.get_mut(d.id) {
+                    *slot = bi;
+                }
+            }
+            let (handle, task) = bus::spawn(plan, store.clone());
+            buses.push(handle);
+            tasks.push(task);
+        }
+        Engine {
+            store,
+            buses,
+            device_bus,
+            tasks,
+        }
+    }
+
+    /// The tag store.
+    pub fn store(&self) -> &Arc<TagStore> {
+        &self.store
+    }
+
+    /// Write a tag by name and wait for the device; returns the value now in the store.
+    /// Authorization of the *user* is the caller's job; the tag's `writable` flag is checked here.
+    pub async fn write(&self, device: &str, tag: &str, value: Value) -> Result<Value, WriteError> {
+        let id = self.store.find(device, tag).ok_or(WriteError::UnknownTag)?;
+        let meta = self.store.metas().get(id).ok_or(WriteError::UnknownTag)?;
+        if !meta.writable {
+            return Err(WriteError::NotWritable);
+        }
+        let first = self
+            .store
+            .metas()
+            .iter()
+            .position(|m| m.device == meta.device)
+            .unwrap_or(id);
+        let bus = self
+            .device_bus
+            .get(meta.device)
+            .and_then(|b| self.buses.get(*b))
+            .ok_or(WriteError::UnknownTag)?;
+        bus.write(meta.device, id - first, value).await
+    }
+
+    /// Stop every bus task.
+    pub fn shutdown(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

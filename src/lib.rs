@@ -1,0 +1,12 @@
+//! edge-gateway: polls Modbus TCP/RTU devices into one tag model and serves it northbound.
+//!
+//! The module map follows DESIGN.md: `config` → `modbus::plan` → `modbus::bus`
+//! tasks → `tags::TagStore` → `http` (and later OPC UA and metrics).
+
+pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod http;
+pub mod modbus;
+pub mod sim;
+pub mod tags;

@@ -1,0 +1,421 @@
+//! One Modbus connection: a TCP endpoint or a serial port, and one request at a time.
+//!
+//! This is where tokio-modbus 0.17's traps are handled:
+//! - its client has no timeout: every connect and call is wrapped in one;
+//! - after a TCP timeout the context answers every later call with a header
+//!   (transaction id) mismatch: the connection is dropped and made anew;
+//! - after an RTU timeout a late reply would be taken as the answer to the *next*
+//!   request (RTU frames carry no transaction id): the port is drained until the
+//!   line has been quiet, and the next response is checked for the exact shape
+//!   the request asked for;
+//! - a peer that closes the socket surfaces as a transport error: reconnect.
+//!
+//! The split of tokio-modbus's `Result<Result<T, ExceptionCode>, Error>` is kept:
+//! an exception is an answer (`Ok(Err(code))`), a link failure is `Err(LinkError)`.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_modbus::client::{Client, Context, rtu, tcp};
+use tokio_modbus::prelude::{Request, Response, Slave, SlaveContext};
+use tokio_serial::{SerialPort, SerialPortBuilderExt, SerialStream};
+
+use super::backoff::ExponentialBackoff;
+use crate::config::{Backoff, Parity, SerialSettings};
+
+/// Why a request got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// No answer within the timeout.
+    #[error("timeout after {0:?}")]
+    Timeout(Duration),
+    /// Connect failed, connection lost, port missing.
+    #[error("{0}")]
+    Io(String),
+    /// An answer that does not fit the request (malformed, mismatched, wrong length).
+    #[error("bad response: {0}")]
+    Protocol(String),
+    /// Waiting out the reconnect backoff; no attempt was made.
+    #[error("not connected (next attempt in {0:?}): {1}")]
+    Backoff(Duration, String),
+}
+
+/// What a request produced: a response, a Modbus exception code, or a link failure.
+pub type Reply = Result<Result<Response, u8>, LinkError>;
+
+/// Where a link goes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Tcp(String),
+    Rtu {
+        port: String,
+        serial: SerialSettings,
+    },
+}
+
+/// A serial stream shared between the tokio-modbus context and the drain, so a
+/// late reply can be read and discarded after the context that timed out is dropped.
+#[derive(Debug, Clone)]
+struct SharedPort(Arc<Mutex<SerialStream>>);
+
+impl SharedPort {
+    fn with<R>(&self, f: impl FnOnce(Pin<&mut SerialStream>) -> R) -> R {
+        let mut guard = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(Pin::new(&mut *guard))
+    }
+}
+
+impl AsyncRead for SharedPort {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.with(|s| s.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for SharedPort {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.with(|s| s.poll_write(cx, buf))
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        self.with(|s| s.poll_flush(cx))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        self.with(|s| s.poll_shutdown(cx))
+    }
+}
+
+/// Most bytes a drain discards before it gives up on a chattering line and reopens.
+const DRAIN_MAX_BYTES: usize = 4096;
+
+/// A connection with reconnect backoff.
+pub struct Link {
+    target: Target,
+    ctx: Option<Context>,
+    port: Option<SharedPort>,
+    backoff: ExponentialBackoff,
+    /// No connect attempt before this instant.
+    retry_at: Option<Instant>,
+    last_connect_error: String,
+    /// Earliest instant the next request may be sent (RTU inter-frame gap, pauses).
+    quiet_until: Instant,
+    /// The line must be drained before the next request (RTU after a timeout).
+    drain_for: Option<Duration>,
+    /// Successful connects, for tests and status.
+    pub connects: u64,
+    /// Connect attempts, successful or not.
+    pub connect_attempts: u64,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("target", &self.target)
+            .field("connected", &self.ctx.is_some())
+            .finish()
+    }
+}
+
+impl Link {
+    /// A disconnected link; it connects on the first request.
+    pub fn new(target: Target, backoff: Backoff) -> Self {
+        let seed = match &target {
+            Target::Tcp(e) => e
+                .bytes()
+                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))),
+            Target::Rtu { port, .. } => port.len() as u64,
+        } ^ u64::from(std::process::id());
+        let backoff =
+            ExponentialBackoff::try_new(backoff.min, backoff.max, seed).unwrap_or_else(|_| {
+                ExponentialBackoff::try_new(backoff.min, backoff.min, seed)
+                    .unwrap_or_else(|_| unreachable_backoff())
+            });
+        Link {
+            target,
+            ctx: None,
+            port: None,
+            backoff,
+            retry_at: None,
+            last_connect_error: String::new(),
+            quiet_until: Instant::now(),
+            drain_for: None,
+            connects: 0,
+            connect_attempts: 0,
+        }
+    }
+
+    /// True while a connection (or open port) is up.
+    pub fn is_connected(&self) -> bool {
+        self.ctx.is_some()
+    }
+
+    /// Leave the line quiet for at least `d` before the next request.
+    pub fn pause(&mut self, d: Duration) {
+        self.quiet_until = self.quiet_until.max(Instant::now() + d);
+    }
+
+    fn is_rtu(&self) -> bool {
+        matches!(self.target, Target::Rtu { .. })
+    }
+
+    /// Connect if needed, honouring the backoff. Returns true when a new
+    /// connection was made (the caller may owe the device a pause).
+    pub async fn ensure_connected(&mut self, connect_timeout: Duration) -> Result<bool, LinkError> {
+        if self.ctx.is_some() {
+            return Ok(false);
+        }
+        let now = Instant::now();
+        if let Some(at) = self.retry_at.filter(|at| *at > now) {
+            return Err(LinkError::Backoff(
+                at - now,
+                self.last_connect_error.clone(),
+            ));
+        }
+        self.connect_attempts += 1;
+        match self.connect(connect_timeout).await {
+            Ok(ctx) => {
+                self.ctx = Some(ctx);
+                self.connects += 1;
+                self.backoff.reset();
+                self.retry_at = None;
+                Ok(true)
+            }
+            Err(e) => {
+                self.last_connect_error = e.to_string();
+                self.retry_at = Some(Instant::now() + self.backoff.next_delay());
+                Err(e)
+            }
+        }
+    }
+
+    async fn connect(&mut self, connect_timeout: Duration) -> Result<Context, LinkError> {
+        match &self.target {
+            Target::Tcp(endpoint) => {
+                let stream = timeout(connect_timeout, TcpStream::connect(endpoint.as_str()))
+                    .await
+                    .map_err(|_| {
+                        LinkError::Io(format!(
+                            "connect to {endpoint}: timeout after {connect_timeout:?}"
+                        ))
+                    })?
+                    .map_err(|e| LinkError::Io(format!("connect to {endpoint}: {e}")))?;
+                // Modbus is strictly request/response: Nagle would hold each request back.
+                stream
+                    .set_nodelay(true)
+                    .map_err(|e| LinkError::Io(format!("{endpoint}: {e}")))?;
+                Ok(tcp::attach(stream))
+            }
+            Target::Rtu { port, serial } => {
+                let shared = match self.port.clone() {
+                    Some(p) => p,
+                    None => {
+                        let stream = open_serial(port, serial)
+                            .map_err(|e| LinkError::Io(format!("open {port}: {e}")))?;
+                        let p = SharedPort(Arc::new(Mutex::new(stream)));
+                        self.port = Some(p.clone());
+                        p
+                    }
+                };
+                Ok(rtu::attach(shared))
+            }
+        }
+    }
+
+    /// Drop the connection after a failure. On RTU a timeout or garbage means
+    /// bytes may still be on their way: drain for `drain` before the next request.
+    pub fn reset(&mut self, drain: Option<Duration>) {
+        self.ctx = None;
+        if self.is_rtu() {
+            self.drain_for = match (self.drain_for, drain) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+
+    /// Forget the port entirely (it failed): the next connect reopens it.
+    fn close_port(&mut self) {
+        self.ctx = None;
+        self.port = None;
+    }
+
+    /// Discard whatever arrives until the line has been quiet for `quiet`.
+    async fn drain(&mut self, quiet: Duration) {
+        let Some(port) = self.port.clone() else {
+            return;
+        };
+        let _ = port.with(|s| s.clear(tokio_serial::ClearBuffer::Input));
+        let mut reader = port;
+        let mut buf = [0u8; 256];
+        let mut discarded = 0usize;
+        loop {
+            match timeout(quiet, reader.read(&mut buf)).await {
+                Err(_) => break,
+                Ok(Ok(n)) if n > 0 => {
+                    discarded = discarded.saturating_add(n);
+                    if discarded > DRAIN_MAX_BYTES {
+                        tracing::warn!(target = ?self.target, "serial line does not fall quiet; reopening the port");
+                        self.close_port();
+                        break;
+                    }
+                }
+                Ok(_) => {
+                    self.close_port();
+                    break;
+                }
+            }
+        }
+        if discarded > 0 {
+            tracing::debug!(target = ?self.target, bytes = discarded, "discarded late or stray bytes");
+        }
+    }
+
+    /// Send one request to `unit` and wait at most `wait` for its answer.
+    pub async fn call(&mut self, unit: u8, request: Request<'static>, wait: Duration) -> Reply {
+        if let Some(quiet) = self.drain_for.take() {
+            self.drain(quiet).await;
+        }
+        self.ensure_connected(wait).await?;
+        sleep_until(self.quiet_until).await;
+        let Some(ctx) = self.ctx.as_mut() else {
+            return Err(LinkError::Io("not connected".into()));
+        };
+        ctx.set_slave(Slave(unit));
+        let expected = request.clone();
+        let result = timeout(wait, ctx.call(request)).await;
+        if let Target::Rtu { serial, .. } = &self.target {
+            self.quiet_until = Instant::now() + serial.inter_frame_gap();
+        }
+        match result {
+            Err(_) => {
+                // tokio-modbus traps: TCP answers later calls with a mismatch, RTU
+                // would hand the late reply to the next request. Start over.
+                self.reset(Some(wait));
+                Err(LinkError::Timeout(wait))
+            }
+            Ok(Err(tokio_modbus::Error::Transport(e))) => {
+                self.reset(Some(wait));
+                if self.is_rtu() && e.kind() != io::ErrorKind::InvalidData {
+                    self.close_port();
+                }
+                Err(LinkError::Io(e.to_string()))
+            }
+            Ok(Err(tokio_modbus::Error::Protocol(e))) => {
+                self.reset(Some(wait));
+                Err(LinkError::Protocol(e.to_string()))
+            }
+            Ok(Ok(Err(code))) => Ok(Err(u8::from(code))),
+            Ok(Ok(Ok(response))) => match check_shape(&expected, response) {
+                Ok(r) => Ok(Ok(r)),
+                Err(msg) => {
+                    self.reset(Some(wait));
+                    Err(LinkError::Protocol(msg))
+                }
+            },
+        }
+    }
+}
+
+#[cold]
+fn unreachable_backoff() -> ExponentialBackoff {
+    // try_new(min, min) cannot fail; this keeps the constructor free of expect().
+    ExponentialBackoff::try_new(Duration::ZERO, Duration::ZERO, 0)
+        .unwrap_or_else(|_| unreachable_backoff())
+}
+
+fn open_serial(port: &str, s: &SerialSettings) -> tokio_serial::Result<SerialStream> {
+    let parity = match s.parity {
+        Parity::None => tokio_serial::Parity::None,
+        Parity::Even => tokio_serial::Parity::Even,
+        Parity::Odd => tokio_serial::Parity::Odd,
+    };
+    let stop = if s.stop_bits == 2 {
+        tokio_serial::StopBits::Two
+    } else {
+        tokio_serial::StopBits::One
+    };
+    let data = if s.data_bits == 7 {
+        tokio_serial::DataBits::Seven
+    } else {
+        tokio_serial::DataBits::Eight
+    };
+    tokio_serial::new(port, s.baud)
+        .parity(parity)
+        .stop_bits(stop)
+        .data_bits(data)
+        .open_native_async()
+}
+
+/// Check that a response has exactly the shape the request asked for, so that a
+/// stray reply to another request is refused instead of decoded.
+fn check_shape(request: &Request<'static>, response: Response) -> Result<Response, String> {
+    use Request as Q;
+    use Response as R;
+    let fits = match (request, &response) {
+        (Q::ReadCoils(_, n), R::ReadCoils(bits))
+        | (Q::ReadDiscreteInputs(_, n), R::ReadDiscreteInputs(bits)) => {
+            // Bits come padded to whole bytes.
+            bits.len() >= usize::from(*n) && bits.len() < usize::from(*n) + 8
+        }
+        (Q::ReadHoldingRegisters(_, n), R::ReadHoldingRegisters(regs))
+        | (Q::ReadInputRegisters(_, n), R::ReadInputRegisters(regs)) => {
+            regs.len() == usize::from(*n)
+        }
+        (Q::WriteSingleCoil(a, v), R::WriteSingleCoil(ra, rv)) => a == ra && v == rv,
+        (Q::WriteSingleRegister(a, v), R::WriteSingleRegister(ra, rv)) => a == ra && v == rv,
+        (Q::WriteMultipleRegisters(a, v), R::WriteMultipleRegisters(ra, n)) => {
+            a == ra && v.len() == usize::from(*n)
+        }
+        (Q::WriteMultipleCoils(a, v), R::WriteMultipleCoils(ra, n)) => {
+            a == ra && v.len() == usize::from(*n)
+        }
+        _ => false,
+    };
+    if fits {
+        Ok(response)
+    } else {
+        Err(format!("response {response:?} does not answer {request:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_check_refuses_a_reply_of_another_length() {
+        let q = Request::ReadHoldingRegisters(0, 2);
+        assert!(check_shape(&q, Response::ReadHoldingRegisters(vec![1, 2])).is_ok());
+        assert!(check_shape(&q, Response::ReadHoldingRegisters(vec![1])).is_err());
+        assert!(check_shape(&q, Response::ReadInputRegisters(vec![1, 2])).is_err());
+    }
+
+    #[test]
+    fn shape_check_accepts_byte_padded_coils() {
+        let q = Request::ReadCoils(0, 3);
+        assert!(check_shape(&q, Response::ReadCoils(vec![true; 8])).is_ok());
+        assert!(check_shape(&q, Response::ReadCoils(vec![true; 2])).is_err());
+    }
+
+    #[test]
+    fn shape_check_refuses_a_write_echo_for_another_address() {
+        let q = Request::WriteSingleRegister(5, 7);
+        assert!(check_shape(&q, Response::WriteSingleRegister(5, 7)).is_ok());
+        assert!(check_shape(&q, Response::WriteSingleRegister(6, 7)).is_err());
+    }
+}

@@ -1,0 +1,7 @@
+//! Modbus southbound: codec and planner (pure), link and bus tasks (I/O).
+
+pub mod backoff;
+pub mod bus;
+pub mod codec;
+pub mod link;
+pub mod plan;
