@@ -373,10 +373,15 @@ impl Bus {
         let mut attempt = 0u32;
         loop {
             if !self.link.is_connected() {
-                if let Some(c) = self.counters(device) {
+                let attempts = self.link.connect_attempts;
+                let connected = self.link.ensure_connected(timeout).await;
+                // Count real attempts only; a call inside the backoff window makes none.
+                if self.link.connect_attempts > attempts
+                    && let Some(c) = self.counters(device)
+                {
                     DeviceCounters::bump(&c.connects);
                 }
-                match self.link.ensure_connected(timeout).await {
+                match connected {
                     Ok(true) => self.link.pause(self.pause_after_connect),
                     Ok(false) => {}
                     Err(e) => return Err(e),

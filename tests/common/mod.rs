@@ -1,0 +1,59 @@
+//! Shared test support: simulators on ephemeral loopback ports, configs from
+//! TOML snippets, bounded waits.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use edge_gateway::config::Config;
+use edge_gateway::sim::Simulator;
+use edge_gateway::tags::{Quality, TagStore, Value};
+
+/// Parse a config or fail the test with the diagnostics.
+pub fn config(text: &str) -> Config {
+    match Config::parse(text, "test.toml") {
+        Ok(c) => c,
+        Err(e) => panic!("test config refused:\n{e}\n---\n{text}"),
+    }
+}
+
+/// Start a simulator from `[[simulator.register]]`/`[[simulator.exception]]` TOML on a free loopback port.
+pub async fn start_sim(sections: &str) -> (Arc<Simulator>, SocketAddr) {
+    let text = format!("[simulator]\nlisten = \"127.0.0.1:0\"\n{sections}");
+    let cfg = config(&text);
+    let sim_cfg = cfg.simulator.expect("simulator section");
+    let sim = Simulator::new(&sim_cfg).expect("simulator builds");
+    let addr = sim
+        .start_tcp(sim_cfg.listen)
+        .await
+        .expect("simulator listens");
+    (sim, addr)
+}
+
+/// Wait until `f` holds, checking every 10 ms, at most `limit`; fails the test with `what`.
+pub async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Current value and quality of a tag.
+pub fn tag(store: &TagStore, device: &str, name: &str) -> (Option<Value>, Quality) {
+    let id = store
+        .find(device, name)
+        .unwrap_or_else(|| panic!("no tag {device}.{name}"));
+    let snap = store.snapshot(id).expect("snapshot");
+    (snap.value, snap.quality)
+}
+
+/// A loopback port with nothing listening on it.
+pub fn dead_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
