@@ -83,8 +83,15 @@ struct UnitFaults {
     silent: bool,
     /// Answer every request this late.
     delay: Duration,
-    /// Answer only the next n requests this late.
-    delay_next: Option<(u32, Duration)>,
+    /// Let `skip` requests pass, then answer `n` requests this late.
+    delay_next: Option<DelayNext>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct DelayNext {
+    skip: u32,
+    n: u32,
+    delay: Duration,
 }
 
 #[derive(Default)]
@@ -301,9 +308,9 @@ impl Simulator {
         self.with_faults(unit, |f| f.delay = delay);
     }
 
-    /// Answer only the next `n` requests this late.
-    pub fn delay_next(&self, unit: Option<u8>, n: u32, delay: Duration) {
-        self.with_faults(unit, |f| f.delay_next = Some((n, delay)));
+    /// Let the next `skip` requests pass, then answer `n` requests this late.
+    pub fn delay_next(&self, unit: Option<u8>, skip: u32, n: u32, delay: Duration) {
+        self.with_faults(unit, |f| f.delay_next = Some(DelayNext { skip, n, delay }));
     }
 
     /// Answer requests touching this range with an exception.
@@ -471,10 +478,26 @@ impl Shared {
                 return None;
             }
             delay = delay.max(f.delay);
-            if let Some((n, d)) = f.delay_next {
-                delay = delay.max(d);
-                f.delay_next = n.checked_sub(1).filter(|n| *n > 0).map(|n| (n, d));
-            }
+            f.delay_next = match f.delay_next {
+                Some(DelayNext {
+                    skip: 0,
+                    n,
+                    delay: d,
+                }) => {
+                    delay = delay.max(d);
+                    n.checked_sub(1).filter(|n| *n > 0).map(|n| DelayNext {
+                        skip: 0,
+                        n,
+                        delay: d,
+                    })
+                }
+                Some(DelayNext { skip, n, delay: d }) => Some(DelayNext {
+                    skip: skip - 1,
+                    n,
+                    delay: d,
+                }),
+                None => None,
+            };
         }
         Some(delay)
     }

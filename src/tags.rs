@@ -360,12 +360,22 @@ pub const CHANGE_FEED_CAPACITY: usize = 16_384;
 /// Identifies a tag in the store.
 pub type TagId = usize;
 
+/// One change announced on the feed: the tag's state right after it changed,
+/// so a subscriber sees every change in order, not just the latest.
+#[derive(Debug, Clone)]
+pub struct TagChange {
+    pub id: TagId,
+    pub value: Option<Value>,
+    pub quality: Quality,
+    pub source_time: SystemTime,
+}
+
 /// Latest value, quality and timestamps of every tag, fixed at start-up.
 pub struct TagStore {
     metas: Vec<TagMeta>,
     states: Vec<Mutex<TagState>>,
     devices: Vec<DeviceSlot>,
-    changes: broadcast::Sender<TagId>,
+    changes: broadcast::Sender<TagChange>,
 }
 
 impl std::fmt::Debug for TagStore {
@@ -448,8 +458,8 @@ impl TagStore {
         })
     }
 
-    /// Subscribe to the change feed: the id of every tag whose value or quality changed.
-    pub fn subscribe(&self) -> broadcast::Receiver<TagId> {
+    /// Subscribe to the change feed: every change of a tag's value or quality.
+    pub fn subscribe(&self) -> broadcast::Receiver<TagChange> {
         self.changes.subscribe()
     }
 
@@ -465,18 +475,23 @@ impl TagStore {
                     .value
                     .as_ref()
                     .is_none_or(|old| exceeds_deadband(old, &value, meta.deadband));
+            state.source_time = Some(source_time);
+            state.last_good = Some(now);
             if changed {
-                state.value = Some(value);
+                state.value = Some(value.clone());
                 state.quality = Quality::Good;
                 state.changed_at = Some(source_time);
             }
-            state.source_time = Some(source_time);
-            state.last_good = Some(now);
             changed
         };
         if changed {
             // No receivers is normal (nobody subscribed yet).
-            let _ = self.changes.send(id);
+            let _ = self.changes.send(TagChange {
+                id,
+                value: Some(value),
+                quality: Quality::Good,
+                source_time,
+            });
         }
     }
 
@@ -498,16 +513,22 @@ impl TagStore {
                 stale_after,
                 cause,
             );
-            let changed = quality != state.quality;
-            if changed {
+            if quality == state.quality {
+                None
+            } else {
                 state.quality = quality;
                 state.changed_at = Some(at);
                 state.source_time = Some(at);
+                Some(TagChange {
+                    id,
+                    value: state.value.clone(),
+                    quality,
+                    source_time: at,
+                })
             }
-            changed
         };
-        if changed {
-            let _ = self.changes.send(id);
+        if let Some(change) = changed {
+            let _ = self.changes.send(change);
         }
     }
 
@@ -610,11 +631,11 @@ mod tests {
         let mut feed = store.subscribe();
         let now = Instant::now();
         store.set_good(0, Value::F64(1.0), SystemTime::now(), now);
-        assert_eq!(feed.try_recv().unwrap(), 0);
+        assert_eq!(feed.try_recv().unwrap().id, 0);
         store.set_good(0, Value::F64(1.0), SystemTime::now(), now);
         assert!(feed.try_recv().is_err(), "same value must not notify");
         store.set_failed(0, BadCause::Timeout, SystemTime::now(), now);
-        assert_eq!(feed.try_recv().unwrap(), 0);
+        assert_eq!(feed.try_recv().unwrap().id, 0);
         assert_eq!(
             store.snapshot(0).unwrap().quality,
             Quality::Uncertain(BadCause::Timeout)

@@ -1,0 +1,140 @@
+//! Modbus RTU over a real pseudo-terminal pair: the simulator serves one end,
+//! the gateway opens the other by its path, as it would /dev/ttyUSB0.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{config, tag, wait_until};
+use edge_gateway::engine::Engine;
+use edge_gateway::sim::Simulator;
+use edge_gateway::tags::{BadCause, Quality, Value};
+use tokio_serial::{SerialPort, SerialStream};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A simulator on the master side of a pty; returns the slave's path and the
+/// slave handle, which must stay open for the path to stay valid.
+fn pty_sim(sections: &str) -> (Arc<Simulator>, String, SerialStream) {
+    let cfg = config(&format!(
+        "[simulator]\nlisten = \"127.0.0.1:0\"\n{sections}"
+    ));
+    let sim = Simulator::new(&cfg.simulator.expect("simulator")).expect("simulator builds");
+    let (master, slave) = SerialStream::pair().expect("pty pair");
+    let path = slave.name().expect("pty slave has a path");
+    sim.serve_rtu_stream(master);
+    (sim, path, slave)
+}
+
+fn rtu_device(name: &str, port: &str, unit: u8, extra: &str, tags: &str) -> String {
+    format!(
+        "[[device]]\nname = \"{name}\"\nprotocol = \"rtu\"\nport = \"{port}\"\nbaud = 115200\nunit = {unit}\n{extra}\n{tags}\n"
+    )
+}
+
+#[tokio::test]
+async fn dead_slave_is_demoted_and_costs_the_live_slave_at_most_one_timeout_per_period() {
+    // Unit 1 exists; unit 2 does not, so it stays silent like an unplugged slave.
+    let (sim, port, _keep) =
+        pty_sim("[[simulator.register]]\nunit = 1\naddress = \"40001\"\nvalue = 11\n");
+    let tag_toml = "[[device.tag]]\nname = \"t\"\naddress = \"40001\"\ntype = \"u16\"\n";
+    let extra =
+        "poll = \"50ms\"\ntimeout = \"100ms\"\nretries = 0\ndemote_after = 2\ndemote_for = \"1s\"";
+    let text = rtu_device("live", &port, 1, extra, tag_toml)
+        + &rtu_device("dead", &port, 2, extra, tag_toml);
+    let engine = Engine::start(&config(&text));
+    let store = engine.store().clone();
+    wait_until("live slave good", WAIT, || {
+        tag(&store, "live", "t").1 == Quality::Good
+    })
+    .await;
+    wait_until("dead slave demoted", WAIT, || {
+        store.device_status(1).is_some_and(|s| s.demoted)
+    })
+    .await;
+
+    let live_cycles = || store.counters(0).unwrap().cycles.load(Ordering::Relaxed);
+    let (dead0, live0) = (sim.requests(2), live_cycles());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (dead1, live1) = (sim.requests(2), live_cycles());
+    // 2.5 s at a 1 s demotion period: at most 3 probes. Undemoted, it would be ~17 timeouts.
+    assert!(
+        dead1 - dead0 <= 3,
+        "dead slave got {} requests in 2.5 s",
+        dead1 - dead0
+    );
+    // The live slave keeps its 50 ms rhythm apart from one probe timeout per second.
+    assert!(
+        live1 - live0 >= 20,
+        "live slave completed only {} cycles in 2.5 s",
+        live1 - live0
+    );
+    assert_eq!(
+        tag(&store, "live", "t"),
+        (Some(Value::U16(11)), Quality::Good)
+    );
+    assert_eq!(tag(&store, "dead", "t").1, Quality::Bad(BadCause::Timeout));
+}
+
+#[tokio::test]
+async fn a_late_reply_never_reaches_another_request() {
+    // Two tags far apart: two blocks of the same shape (FC3, one register),
+    // polled a then b in every cycle.
+    let (sim, port, _keep) = pty_sim(
+        "[[simulator.register]]\naddress = \"40001\"\nvalue = 111\n[[simulator.register]]\naddress = \"41001\"\nvalue = 222\n",
+    );
+    let tags = "[[device.tag]]\nname = \"a\"\naddress = \"40001\"\ntype = \"u16\"\n\
+                [[device.tag]]\nname = \"b\"\naddress = \"41001\"\ntype = \"u16\"\n";
+    // The first request for b is answered 100 ms after the gateway gave up on
+    // it, while the next cycle's request for a is on the line: undrained, a
+    // would take b's late reply (222), and b then a's (111).
+    sim.delay_next(Some(1), 1, 1, Duration::from_millis(250));
+    let engine = Engine::start(&config(&rtu_device(
+        "d",
+        &port,
+        1,
+        "poll = \"50ms\"\ntimeout = \"150ms\"\nretries = 0",
+        tags,
+    )));
+    let store = engine.store().clone();
+    let (a, b) = (store.find("d", "a").unwrap(), store.find("d", "b").unwrap());
+    let mut feed = store.subscribe();
+    let mut seen = Vec::new();
+    let mut watch = |seen: &mut Vec<(usize, Option<Value>)>| {
+        while let Ok(change) = feed.try_recv() {
+            seen.push((change.id, change.value));
+        }
+    };
+    wait_until("b timed out once", WAIT, || {
+        store
+            .counters(0)
+            .unwrap()
+            .requests_timeout
+            .load(Ordering::Relaxed)
+            >= 1
+    })
+    .await;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        watch(&mut seen);
+    }
+    watch(&mut seen);
+    assert!(
+        !seen.contains(&(a, Some(Value::U16(222)))),
+        "a received b's late reply: {seen:?}"
+    );
+    assert!(
+        !seen.contains(&(b, Some(Value::U16(111)))),
+        "b received a's reply: {seen:?}"
+    );
+    assert_eq!(
+        tag(&store, "d", "a"),
+        (Some(Value::U16(111)), Quality::Good)
+    );
+    assert_eq!(
+        tag(&store, "d", "b"),
+        (Some(Value::U16(222)), Quality::Good)
+    );
+}
