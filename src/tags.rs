@@ -152,8 +152,11 @@ impl Value {
             Value::I32(v) => (*v).into(),
             Value::U64(v) => (*v).into(),
             Value::I64(v) => (*v).into(),
-            Value::F32(v) => serde_json::Number::from_f64(f64::from(*v))
-                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            // Through the shortest decimal form, so 230.1f32 is 230.1 and not 230.10000610351562.
+            Value::F32(v) => {
+                serde_json::Number::from_f64(v.to_string().parse().unwrap_or(f64::NAN))
+                    .map_or(serde_json::Value::Null, serde_json::Value::Number)
+            }
             Value::F64(v) => serde_json::Number::from_f64(*v)
                 .map_or(serde_json::Value::Null, serde_json::Value::Number),
             Value::String(s) => serde_json::Value::String(s.clone()),

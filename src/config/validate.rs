@@ -575,9 +575,9 @@ fn build_device(b: &mut Builder, dev: RawDevice, span: &Range<usize>) -> Option<
         );
     }
     let attempts = timeout.saturating_mul(retries.saturating_add(1));
-    if attempts >= poll {
+    if attempts > poll {
         let s = dev.timeout.as_ref().map_or(span.clone(), Spanned::span);
-        b.d.warn(&s, format!("{p}timeout × (retries + 1) = {} is not less than poll = {}; a silent device will make every cycle overrun", super::format_duration(attempts), super::format_duration(poll)));
+        b.d.warn(&s, format!("{p}timeout × (retries + 1) = {} is more than poll = {}; a silent device will make every cycle overrun", super::format_duration(attempts), super::format_duration(poll)));
     }
     if dev.tag.is_empty() {
         b.d.warn(span, format!("{p}has no tags; it will not be polled"));
