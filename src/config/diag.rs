@@ -72,16 +72,31 @@ pub struct Diagnostics {
     /// Byte offsets where an error was already reported, so that a follow-on
     /// "missing key" for the same table is not reported twice.
     error_offsets: Vec<usize>,
+    /// Offsets of `[table]` and `[[array]]` header lines. toml's span of a
+    /// `[[table]]` covers only its header, so a table's keys are found by
+    /// looking up to the next header.
+    headers: Vec<usize>,
 }
 
 impl Diagnostics {
     /// A collector for `file` whose text is `src`.
     pub fn new(file: &str, src: &str) -> Self {
+        let index = LineIndex::new(src);
+        let headers = index
+            .starts
+            .iter()
+            .copied()
+            .filter(|&o| {
+                src.get(o..)
+                    .is_some_and(|l| l.trim_start().starts_with('['))
+            })
+            .collect();
         Diagnostics {
             file: file.to_owned(),
-            index: LineIndex::new(src),
+            index,
             items: Vec::new(),
             error_offsets: Vec::new(),
+            headers,
         }
     }
 
@@ -114,9 +129,18 @@ impl Diagnostics {
         self.index.locate(offset)
     }
 
-    /// True when an error was already reported inside `span`.
-    pub fn has_error_within(&self, span: &Range<usize>) -> bool {
-        self.error_offsets.iter().any(|o| span.contains(o))
+    /// True when an error was already reported in the table whose header is at `span`
+    /// (from its header to the next header).
+    pub fn table_has_error(&self, span: &Range<usize>) -> bool {
+        let end = self
+            .headers
+            .iter()
+            .copied()
+            .find(|&h| h > span.start)
+            .unwrap_or(usize::MAX);
+        self.error_offsets
+            .iter()
+            .any(|o| (span.start..end.max(span.end)).contains(o))
     }
 
     /// True when any error was recorded.

@@ -98,7 +98,25 @@ struct Builder<'a> {
     d: &'a mut Diagnostics,
 }
 
+/// "a coil", "an input": the kind with its article.
+fn a_kind(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Coil => "a coil",
+        Kind::Discrete => "a discrete input",
+        Kind::Input => "an input register",
+        Kind::Holding => "a holding register",
+    }
+}
+
 impl Builder<'_> {
+    /// Report a missing key, unless the table already has an error (a misspelt
+    /// key is reported as unknown, and its absence would only repeat that).
+    fn missing(&mut self, span: &Range<usize>, message: String) {
+        if !self.d.table_has_error(span) {
+            self.d.error(span, message);
+        }
+    }
+
     fn duration(
         &mut self,
         prefix: &str,
@@ -155,7 +173,7 @@ impl Builder<'_> {
         allow_dot: bool,
     ) -> String {
         let Some(v) = v else {
-            if !self.d.has_error_within(span) {
+            if !self.d.table_has_error(span) {
                 self.d.error(span, format!("{what}: missing key `name`"));
             }
             return String::new();
@@ -388,7 +406,7 @@ fn build_device(b: &mut Builder, dev: RawDevice, span: &Range<usize>) -> Option<
     let p = ctx(&name, None);
     let protocol = match dev.protocol.as_ref() {
         None => {
-            b.d.error(
+            b.missing(
                 span,
                 format!("{p}missing key `protocol` (\"tcp\" or \"rtu\")"),
             );
@@ -424,7 +442,7 @@ fn build_device(b: &mut Builder, dev: RawDevice, span: &Range<usize>) -> Option<
             }
             match dev.host.as_ref() {
                 None => {
-                    b.d.error(
+                    b.missing(
                         span,
                         format!("{p}missing key `host` (\"address:port\") for protocol = \"tcp\""),
                     );
@@ -464,7 +482,7 @@ fn build_device(b: &mut Builder, dev: RawDevice, span: &Range<usize>) -> Option<
             };
             match dev.port.as_ref() {
                 None => {
-                    b.d.error(
+                    b.missing(
                         span,
                         format!(
                             "{p}missing key `port` (e.g. \"/dev/ttyUSB0\") for protocol = \"rtu\""
@@ -575,7 +593,7 @@ fn build_device(b: &mut Builder, dev: RawDevice, span: &Range<usize>) -> Option<
         );
     }
     let attempts = timeout.saturating_mul(retries.saturating_add(1));
-    if attempts > poll {
+    if attempts > poll && !b.d.table_has_error(span) {
         let s = dev.timeout.as_ref().map_or(span.clone(), Spanned::span);
         b.d.warn(&s, format!("{p}timeout × (retries + 1) = {} is more than poll = {}; a silent device will make every cycle overrun", super::format_duration(attempts), super::format_duration(poll)));
     }
@@ -674,7 +692,7 @@ fn build_tag(
         None => None,
     };
     let Some(addr) = t.address.as_ref() else {
-        b.d.error(span, format!("{p}missing key `address`"));
+        b.missing(span, format!("{p}missing key `address`"));
         return None;
     };
     let (kind, address, hint) = match resolve_address(explicit_kind, addr.get_ref()) {
@@ -691,7 +709,7 @@ fn build_tag(
         Some(v) => parse_type(b, &p, v)?,
         None if kind.is_bit() => DataType::Bool,
         None => {
-            b.d.error(
+            b.missing(
                 span,
                 format!(
                     "{p}missing key `type` (bool, u16, i16, u32, i32, u64, i64, f32, f64, string)"
@@ -706,9 +724,9 @@ fn build_tag(
         b.d.error(
             &type_span,
             format!(
-                "{p}type: {} is not allowed on a {}; coils and discrete inputs are bool",
+                "{p}type: {} is not allowed on {}; coils and discrete inputs are bool",
                 data_type.as_str(),
-                kind.as_str()
+                a_kind(kind)
             ),
         );
         ok = false;
@@ -718,7 +736,7 @@ fn build_tag(
         Some(v) => {
             let n = *v.get_ref();
             if kind.is_bit() {
-                b.d.error(&v.span(), format!("{p}bit: only applies to a bool read from a register; a {} is already one bit", kind.as_str()));
+                b.d.error(&v.span(), format!("{p}bit: only applies to a bool read from a register; {} is already one bit", a_kind(kind)));
                 ok = false;
             } else if data_type != DataType::Bool {
                 b.d.error(&v.span(), format!("{p}bit: only applies to type = \"bool\" (one bit of one register), not to {}", data_type.as_str()));
@@ -736,10 +754,7 @@ fn build_tag(
     if !kind.is_bit() && data_type == DataType::Bool && t.bit.is_none() {
         b.d.error(
             &type_span,
-            format!(
-                "{p}type: bool on a {} register needs `bit` (0..=15)",
-                kind.as_str()
-            ),
+            format!("{p}type: bool on {} needs `bit` (0..=15)", a_kind(kind)),
         );
         ok = false;
     }
@@ -807,8 +822,8 @@ fn build_tag(
             b.d.error(
                 &w.span(),
                 format!(
-                    "{p}writable: a {} cannot be written (Modbus has no write function for it)",
-                    kind.as_str()
+                    "{p}writable: {} cannot be written (Modbus has no write function for it)",
+                    a_kind(kind)
                 ),
             );
         }
