@@ -219,7 +219,7 @@ pub struct Probe {
 /// Why a probe failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    #[error("{0}")]
+    #[error(transparent)]
     Link(#[from] LinkError),
     #[error("device answered with Modbus exception {0} ({name})", name = exception_name(*.0))]
     Exception(u8),

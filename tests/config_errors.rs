@@ -1057,7 +1057,7 @@ type = "f32"
     assert_eq!(
         errors(text),
         [
-            "gateway.toml:13:1: error: device \"plc\" tag \"pressure\": holding 1..3 overlaps tag \"flow\" (holding 0..2); a multi-register value cannot start inside another"
+            "gateway.toml:13:1: error: device \"plc\" tag \"pressure\": holding 1..3 overlaps tag \"flow\" (holding 0..2); a value cannot cross into another (the same registers may be read as another type only over the same or a contained range)"
         ]
     );
 }
@@ -1266,4 +1266,32 @@ fn minimal_tcp_config_is_accepted_with_defaults_applied() {
 fn minimal_config_with_default_timing_has_no_warnings() {
     // Defaults: 500ms × (1 + 1) = 1s, exactly the 1s poll; equality does not warn.
     assert_eq!(warnings(MINIMAL), NONE);
+}
+
+#[test]
+fn a_u32_and_its_two_u16_halves_are_accepted_with_warnings() {
+    let text = r#"[[device]]
+name = "plc"
+protocol = "tcp"
+host = "10.0.0.1"
+[[device.tag]]
+name = "total"
+address = "40001"
+type = "u32"
+[[device.tag]]
+name = "high"
+address = "40001"
+type = "u16"
+[[device.tag]]
+name = "low"
+address = "40002"
+type = "u16"
+"#;
+    let w = warnings(text);
+    assert_eq!(w.len(), 2, "{w:#?}");
+    assert!(
+        w.iter()
+            .all(|l| l.contains("the same registers are read as")),
+        "{w:#?}"
+    );
 }

@@ -902,7 +902,9 @@ fn check_overlaps(b: &mut Builder, device: &str, tags: &[(Range<usize>, TagConfi
         if let Some((prev, prev_end)) = furthest.filter(|(p, _)| p.kind == t.kind)
             && start < prev_end
         {
-            let same = prev.address == t.address && prev.count() == t.count();
+            // Nested ranges (the same registers as another type, or a u32 and its
+            // u16 halves) are deliberate reinterpretations; crossing ranges are typos.
+            let same = end <= prev_end || t.address == prev.address;
             let msg = format!(
                 "{}{} {}..{} overlaps tag {:?} ({} {}..{})",
                 ctx(device, Some(&t.name)),
@@ -926,7 +928,7 @@ fn check_overlaps(b: &mut Builder, device: &str, tags: &[(Range<usize>, TagConfi
             } else {
                 b.d.error(
                     span,
-                    format!("{msg}; a multi-register value cannot start inside another"),
+                    format!("{msg}; a value cannot cross into another (the same registers may be read as another type only over the same or a contained range)"),
                 );
             }
         }

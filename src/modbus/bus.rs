@@ -537,7 +537,12 @@ impl Bus {
             } => {
                 let result = self.write(device, tag, value).await;
                 if let Err(e) = &result {
-                    tracing::warn!(device, tag, error = %e, "write failed");
+                    let names = self.devices.iter().find(|d| d.plan.id == device).map(|d| {
+                        let tag = d.plan.config.tags.get(tag).map_or("?", |t| t.name.as_str());
+                        (d.plan.config.name.clone(), tag.to_owned())
+                    });
+                    let (device, tag) = names.unwrap_or_default();
+                    tracing::warn!(device = %device, tag = %tag, error = %e, "write failed");
                 }
                 let _ = reply.send(result);
             }
@@ -641,7 +646,12 @@ impl Bus {
         }
         self.store
             .set_good(id, written.clone(), SystemTime::now(), Instant::now());
-        tracing::info!(device = %cfg.name, value = %written, "write acknowledged");
+        let device_name = self
+            .devices
+            .iter()
+            .find(|d| d.plan.id == device)
+            .map_or("", |d| d.plan.config.name.as_str());
+        tracing::info!(device = %device_name, tag = %cfg.name, value = %written, "write acknowledged");
         Ok(written)
     }
 

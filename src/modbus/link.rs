@@ -186,14 +186,21 @@ impl Link {
                 self.last_connect_error.clone(),
             ));
         }
-        self.connect_attempts += 1;
+        // On RTU a context is re-attached to the open port after every failure;
+        // only opening the port counts as a connection.
+        let opens_port = !self.is_rtu() || self.port.is_none();
+        if opens_port {
+            self.connect_attempts += 1;
+        }
         match self.connect(connect_timeout).await {
             Ok(ctx) => {
                 self.ctx = Some(ctx);
-                self.connects += 1;
+                if opens_port {
+                    self.connects += 1;
+                }
                 self.backoff.reset();
                 self.retry_at = None;
-                Ok(true)
+                Ok(opens_port)
             }
             Err(e) => {
                 self.last_connect_error = e.to_string();
