@@ -82,7 +82,8 @@ impl Engine {
         &self.store
     }
 
-    /// Write a tag by name and wait for the device; returns the value now in the store.
+    /// Write a tag by name and wait for the device; returns the value written (after
+    /// scaling and rounding), which the store now holds.
     /// Authorization of the *user* is the caller's job; the tag's `writable` flag is checked here.
     pub async fn write(&self, device: &str, tag: &str, value: Value) -> Result<Value, WriteError> {
         let id = self.store.find(device, tag).ok_or(WriteError::UnknownTag)?;

@@ -88,6 +88,7 @@ async fn tags(
                 "type": m.data_type,
                 "value": snap.usable_value().map_or(Json_::Null, |v| v.to_json()),
                 "unit": m.unit,
+                "description": m.description,
                 "quality": quality,
                 "cause": cause,
                 "exception_code": code,

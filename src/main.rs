@@ -232,7 +232,21 @@ fn read(a: ReadArgs) -> Result<()> {
         CliKind::Input => Kind::Input,
         CliKind::Holding => Kind::Holding,
     });
-    let (kind, address) = config::parse_address(kind, &a.address).map_err(anyhow::Error::msg)?;
+    let (kind, address, hint) =
+        config::parse_address(kind, &a.address).map_err(anyhow::Error::msg)?;
+    if hint.is_some() {
+        eprintln!(
+            "warning: with --kind, --address {} is the 0-based protocol address; if the manual says {}, drop --kind (then it is {} {})",
+            a.address,
+            a.address,
+            kind.as_str(),
+            a.address
+                .trim()
+                .parse::<u32>()
+                .map_or(0, |n| n % 10_000)
+                .saturating_sub(1)
+        );
+    }
     let data_type = match a.data_type {
         CliType::Bool => DataType::Bool,
         CliType::U16 => DataType::U16,

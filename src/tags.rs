@@ -282,7 +282,8 @@ pub struct TagMeta {
 struct TagState {
     value: Option<Value>,
     quality: Quality,
-    /// When the response carrying the current value or quality arrived.
+    /// When the response carrying the current value arrived; for a bad tag,
+    /// when it went bad.
     source_time: Option<SystemTime>,
     /// When value or quality last changed.
     changed_at: Option<SystemTime>,
@@ -468,12 +469,30 @@ impl TagStore {
 
     /// Record a good value that arrived at `source_time`.
     pub fn set_good(&self, id: TagId, value: Value, source_time: SystemTime, now: Instant) {
+        self.store_good(id, value, source_time, now, false);
+    }
+
+    /// Record a value the device just acknowledged writing: stored as is, even
+    /// inside the deadband, so a reader sees exactly what was written.
+    pub fn set_written(&self, id: TagId, value: Value, source_time: SystemTime, now: Instant) {
+        self.store_good(id, value, source_time, now, true);
+    }
+
+    fn store_good(
+        &self,
+        id: TagId,
+        value: Value,
+        source_time: SystemTime,
+        now: Instant,
+        exact: bool,
+    ) {
         let (Some(slot), Some(meta)) = (self.states.get(id), self.metas.get(id)) else {
             return;
         };
         let changed = {
             let mut state = lock(slot);
             let changed = state.quality != Quality::Good
+                || (exact && state.value.as_ref() != Some(&value))
                 || state
                     .value
                     .as_ref()
@@ -521,7 +540,12 @@ impl TagStore {
             } else {
                 state.quality = quality;
                 state.changed_at = Some(at);
-                state.source_time = Some(at);
+                // An uncertain value is the last usable one: it keeps the time it
+                // was read. A bad tag has no value; its time is when it went bad.
+                if matches!(quality, Quality::Bad(_)) || state.source_time.is_none() {
+                    state.source_time = Some(at);
+                }
+                let at = state.source_time.unwrap_or(at);
                 Some(TagChange {
                     id,
                     value: state.value.clone(),
@@ -654,6 +678,40 @@ mod tests {
         assert_eq!(store.snapshot(0).unwrap().value, Some(Value::F64(10.0)));
         store.set_good(0, Value::F64(10.6), SystemTime::now(), now);
         assert_eq!(store.snapshot(0).unwrap().value, Some(Value::F64(10.6)));
+    }
+
+    #[test]
+    fn uncertain_keeps_the_source_time_of_the_last_good_value() {
+        let store = store_with_one_tag(None);
+        let t0 = Instant::now();
+        let read_at = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        store.set_good(0, Value::F64(1.0), read_at, t0);
+        store.set_failed(
+            0,
+            BadCause::Timeout,
+            read_at + Duration::from_secs(1),
+            t0 + Duration::from_secs(1),
+        );
+        let snap = store.snapshot(0).unwrap();
+        assert_eq!(snap.quality, Quality::Uncertain(BadCause::Timeout));
+        assert_eq!(snap.source_time, Some(read_at));
+        let failed_at = read_at + Duration::from_secs(10);
+        store.set_failed(
+            0,
+            BadCause::Timeout,
+            failed_at,
+            t0 + Duration::from_secs(10),
+        );
+        assert_eq!(store.snapshot(0).unwrap().source_time, Some(failed_at));
+    }
+
+    #[test]
+    fn a_written_value_is_stored_exactly_even_inside_the_deadband() {
+        let store = store_with_one_tag(Some(5.0));
+        let now = Instant::now();
+        store.set_good(0, Value::F64(10.0), SystemTime::now(), now);
+        store.set_written(0, Value::F64(11.0), SystemTime::now(), now);
+        assert_eq!(store.snapshot(0).unwrap().value, Some(Value::F64(11.0)));
     }
 
     #[test]

@@ -1295,3 +1295,25 @@ type = "u16"
         "{w:#?}"
     );
 }
+
+#[test]
+fn rtu_overrun_warning_counts_the_drain_after_each_timeout() {
+    let text = r#"[[device]]
+name = "meter"
+protocol = "rtu"
+port = "/dev/ttyUSB0"
+poll = "1s"
+timeout = "300ms"
+retries = 1
+[[device.tag]]
+name = "v"
+address = "30001"
+type = "f32"
+"#;
+    assert_eq!(
+        warnings(text),
+        vec![
+            "gateway.toml:6:11: warning: device \"meter\": 2 × timeout (the wait, then a drain for a late reply) × (retries + 1) = 1200ms is more than poll = 1s; a silent device will make every cycle overrun"
+        ]
+    );
+}

@@ -88,13 +88,17 @@ impl Config {
 
 /// Parse an address as the config does: a 0-based number (with `kind`) or a
 /// Modicon string ("40001"). Returns the kind and the 0-based address.
-pub fn parse_address(kind: Option<Kind>, text: &str) -> Result<(Kind, u16), String> {
+/// The third element is a hint when a 0-based number looks like a Modicon one.
+pub fn parse_address(
+    kind: Option<Kind>,
+    text: &str,
+) -> Result<(Kind, u16, Option<String>), String> {
     // With a kind, a number is 0-based; without one it can only be Modicon.
     let raw = match (kind, text.trim().parse::<i64>()) {
         (Some(_), Ok(n)) => raw::RawAddress::Number(n),
         _ => raw::RawAddress::Modicon(text.trim().to_owned()),
     };
-    validate::resolve_address(kind, &raw).map(|(k, a, _)| (k, a))
+    validate::resolve_address(kind, &raw)
 }
 
 /// How a device is reached.

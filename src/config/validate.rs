@@ -592,10 +592,22 @@ fn build_device(b: &mut Builder, dev: RawDevice, span: &Range<usize>) -> Option<
             format!("{p}backoff_max must not be less than backoff_min"),
         );
     }
-    let attempts = timeout.saturating_mul(retries.saturating_add(1));
+    // On RTU every timeout is followed by a drain of up to one more timeout, so a
+    // late reply cannot be taken for the next request's answer.
+    let per_attempt = if protocol == Some(false) {
+        timeout.saturating_mul(2)
+    } else {
+        timeout
+    };
+    let attempts = per_attempt.saturating_mul(retries.saturating_add(1));
+    let what = if protocol == Some(false) {
+        "2 × timeout (the wait, then a drain for a late reply) × (retries + 1)"
+    } else {
+        "timeout × (retries + 1)"
+    };
     if attempts > poll && !b.d.table_has_error(span) {
         let s = dev.timeout.as_ref().map_or(span.clone(), Spanned::span);
-        b.d.warn(&s, format!("{p}timeout × (retries + 1) = {} is more than poll = {}; a silent device will make every cycle overrun", super::format_duration(attempts), super::format_duration(poll)));
+        b.d.warn(&s, format!("{p}{what} = {} is more than poll = {}; a silent device will make every cycle overrun", super::format_duration(attempts), super::format_duration(poll)));
     }
     if dev.tag.is_empty() {
         b.d.warn(span, format!("{p}has no tags; it will not be polled"));

@@ -92,7 +92,12 @@ pub fn plan_buses(config: &Config) -> Vec<BusPlan> {
     for (id, dev) in config.devices.iter().enumerate() {
         let plan = DevicePlan::new(id, dev.clone(), next_tag);
         next_tag += dev.tags.len();
-        let key = dev.link.bus_key();
+        let key = match &dev.link {
+            // /dev/serial/by-id/... and /dev/ttyUSB0 may be one port: one bus.
+            LinkConfig::Rtu { port, .. } => std::fs::canonicalize(port)
+                .map_or_else(|_| dev.link.bus_key(), |p| format!("rtu://{}", p.display())),
+            LinkConfig::Tcp { .. } => dev.link.bus_key(),
+        };
         match buses.iter_mut().find(|b| b.key == key) {
             Some(bus) => bus.devices.push(plan),
             None => {
@@ -204,9 +209,10 @@ struct DeviceRun {
 }
 
 impl DeviceRun {
+    /// A demoted device stays on its poll rhythm (without I/O, see `poll_device`)
+    /// so that its tags age from uncertain to bad on time.
     fn due(&self) -> Instant {
-        self.demoted_until
-            .map_or(self.next_due, |d| d.max(self.next_due))
+        self.next_due
     }
 }
 
@@ -306,6 +312,20 @@ impl Bus {
             return;
         };
         let id = dev.plan.id;
+        if let Some(until) = dev.demoted_until
+            && started < until
+        {
+            // Demoted: no request until `until`; the tags still see a failed poll.
+            for block in &dev.plan.blocks {
+                self.fail_block(index, block, BadCause::Timeout);
+            }
+            let msg = format!(
+                "demoted after repeated timeouts; next probe in {:?}",
+                until - started
+            );
+            self.finish_cycle(index, started, false, Some((BadCause::Timeout, msg)));
+            return;
+        }
         let probing = dev.demoted_until.is_some();
         let timeout = dev.plan.config.timeout;
         let mut retries = if probing { 0 } else { dev.plan.config.retries };
@@ -645,7 +665,7 @@ impl Bus {
             DeviceCounters::bump(&c.writes);
         }
         self.store
-            .set_good(id, written.clone(), SystemTime::now(), Instant::now());
+            .set_written(id, written.clone(), SystemTime::now(), Instant::now());
         let device_name = self
             .devices
             .iter()
