@@ -6,7 +6,9 @@
 //! reads of NREGS input registers at ADDR (host:port of `mbload`); without ADDR
 //! it starts the built-in simulator on loopback. Prints requests/s and registers/s.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use edge_gateway::config::{Backoff, Config};
 use edge_gateway::modbus::link::{Link, Target};

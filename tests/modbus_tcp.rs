@@ -500,3 +500,73 @@ writable = true
         Err(WriteError::Exception(2))
     );
 }
+
+#[tokio::test]
+async fn an_overrunning_cycle_is_counted_and_missed_cycles_are_not_queued() {
+    let (sim, addr) = start_sim("[[simulator.register]]\naddress = \"40001\"\nvalue = 3\n").await;
+    sim.set_delay(None, Duration::from_millis(60));
+    let cfg = config(&device(
+        "d",
+        addr,
+        "poll = \"20ms\"\ntimeout = \"300ms\"\nretries = 0",
+        "[[device.tag]]\nname = \"t\"\naddress = \"40001\"\ntype = \"u16\"\n",
+    ));
+    let engine = Engine::start(&cfg);
+    let store = engine.store().clone();
+    let counter = |f: fn(&edge_gateway::tags::DeviceCounters) -> &std::sync::atomic::AtomicU64| {
+        f(store.counters(0).unwrap()).load(std::sync::atomic::Ordering::Relaxed)
+    };
+    // Each cycle takes 60 ms against a 20 ms poll: about 30 slots fall behind per second.
+    wait_until("15 slow cycles", WAIT, || counter(|c| &c.cycles) >= 15).await;
+    assert!(
+        counter(|c| &c.overruns) >= 13,
+        "overruns counted: {}",
+        counter(|c| &c.overruns)
+    );
+    assert!(
+        is_good(&store, "d", "t"),
+        "a slow device is still a good device"
+    );
+
+    sim.set_delay(None, Duration::ZERO);
+    let before = counter(|c| &c.cycles);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let burst = counter(|c| &c.cycles) - before;
+    // Queued missed slots would fire back to back (30+ cycles at once);
+    // without a queue, 200 ms at a 20 ms poll is about 10 cycles.
+    assert!(
+        burst <= 20,
+        "{burst} cycles in 200 ms: missed cycles were queued"
+    );
+}
+
+#[tokio::test]
+async fn pauses_after_connect_and_between_requests_are_kept() {
+    let (_sim, addr) = start_sim("[[simulator.register]]\naddress = \"40001\"\n").await;
+    // Three blocks: a coil, an input and a holding register.
+    let tags = "[[device.tag]]\nname = \"c\"\naddress = \"00001\"\n\
+                [[device.tag]]\nname = \"i\"\naddress = \"30001\"\ntype = \"u16\"\n\
+                [[device.tag]]\nname = \"h\"\naddress = \"40001\"\ntype = \"u16\"\n";
+    let cfg = config(&device(
+        "d",
+        addr,
+        "poll = \"1s\"\ntimeout = \"200ms\"\npause_after_connect = \"100ms\"\npause_between_requests = \"50ms\"",
+        tags,
+    ));
+    let engine = Engine::start(&cfg);
+    let store = engine.store().clone();
+    wait_until("first cycle", WAIT, || {
+        store
+            .device_status(0)
+            .is_some_and(|s| s.last_cycle_at.is_some())
+    })
+    .await;
+    let first = store.device_status(0).unwrap();
+    assert_eq!(first.requests_per_cycle, 3);
+    // 100 ms after connecting, then 50 ms before each of the two later requests.
+    assert!(
+        first.last_poll_duration >= Duration::from_millis(200),
+        "first cycle took {:?}",
+        first.last_poll_duration
+    );
+}
