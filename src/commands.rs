@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,11 +12,16 @@ use crate::config::{
     Config, DeviceConfig, Link as LinkConfig, Parity, SerialSettings, format_duration,
 };
 use crate::engine::Engine;
+use crate::health::Health;
+use crate::http::AppState;
+use crate::metrics::MetricsOptions;
 use crate::modbus::bus::{DevicePlan, plan_buses};
 use crate::modbus::codec::{self, Encoding};
 use crate::modbus::link::{Link, LinkError, Target};
 use crate::modbus::plan::{self, Block};
 use crate::sim::{SimError, Simulator};
+use crate::systemd;
+use crate::tags::TagStore;
 use crate::tags::{Kind, Value};
 
 /// RTU bus load above which `check` warns.
@@ -36,8 +42,10 @@ pub enum RunError {
 }
 
 /// Run the gateway (and the simulator, when enabled) until `shutdown` resolves.
+/// `config_path` is re-validated on SIGHUP (systemd's `ExecReload`).
 pub async fn run(
     config: &Config,
+    config_path: Option<&Path>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
     for w in &config.warnings {
@@ -48,18 +56,112 @@ pub async fn run(
         _ => None,
     };
     let engine = Engine::start(config);
-    let (bound, http) = crate::http::serve(config.http_listen, engine.store().clone())
+    let state = AppState {
+        store: engine.store().clone(),
+        health: engine.health().clone(),
+        metrics: MetricsOptions {
+            gateway: config.gateway_name.clone(),
+            tag_values: config.metrics_tag_values,
+        },
+    };
+    let (bound, http) = crate::http::serve(config.http_listen, state)
         .await
         .map_err(|source| RunError::Http {
             addr: config.http_listen,
             source,
         })?;
     tracing::info!(gateway = %config.gateway_name, devices = config.devices.len(), tags = engine.store().len(), http = %bound, "gateway running");
+    // The config is valid and every listener is bound: ready as far as systemd is concerned.
+    notify(&format!(
+        "READY=1\nSTATUS=started: {} devices, {} tags",
+        config.devices.len(),
+        engine.store().len()
+    ));
+    let supervisor = tokio::spawn(supervise(
+        engine.store().clone(),
+        engine.health().clone(),
+        systemd::watchdog_interval(),
+    ));
+    let reload = config_path.map(|p| tokio::spawn(check_on_hangup(p.to_path_buf())));
     shutdown.await;
     tracing::info!("shutting down");
+    notify("STOPPING=1");
+    supervisor.abort();
+    if let Some(r) = reload {
+        r.abort();
+    }
     http.abort();
     engine.shutdown();
     Ok(())
+}
+
+fn notify(state: &str) {
+    if let Err(e) = systemd::notify(state) {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+/// Longest gap between two STATUS updates.
+const STATUS_PERIOD: Duration = Duration::from_secs(5);
+
+/// Keep systemd informed: STATUS when the summary changes, and WATCHDOG=1 at
+/// half the watchdog interval, but only while every bus task makes progress,
+/// so systemd restarts a gateway whose bus task is wedged.
+async fn supervise(store: Arc<TagStore>, health: Arc<Health>, watchdog: Option<Duration>) {
+    let period = watchdog.map_or(STATUS_PERIOD, |w| (w / 2).min(STATUS_PERIOD));
+    let mut last_status = String::new();
+    let mut was_live = true;
+    loop {
+        let (up, total) = crate::http::devices_up(&store);
+        let live = health.liveness();
+        let status = match &live {
+            Ok(()) => format!("STATUS={up}/{total} devices up"),
+            Err(e) => format!("STATUS=unhealthy: {e}"),
+        };
+        let mut message = String::new();
+        if status != last_status {
+            message.push_str(&status);
+            last_status = status;
+        }
+        match &live {
+            Ok(()) if watchdog.is_some() => message.push_str("\nWATCHDOG=1"),
+            Err(e) if was_live => {
+                tracing::error!(error = %e, "liveness check failed; withholding the systemd watchdog ping")
+            }
+            _ => {}
+        }
+        was_live = live.is_ok();
+        if !message.is_empty() {
+            notify(message.trim_start());
+        }
+        tokio::time::sleep(period).await;
+    }
+}
+
+/// On SIGHUP, validate the config file on disk and report; applying it needs a
+/// restart (hot reload is future work), so a bad edit never takes the gateway down.
+async fn check_on_hangup(path: PathBuf) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match Config::load(&path) {
+                Ok(_) => {
+                    tracing::info!(config = %path.display(), "reload: the config on disk is valid; restart the service to apply it");
+                    notify("STATUS=config on disk is valid; restart to apply");
+                }
+                Err(e) => {
+                    tracing::warn!(config = %path.display(), "reload: the config on disk is refused, keep running the old one:\n{e}");
+                    notify("STATUS=config on disk is refused; still running the old one");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// Start the simulator's servers from its config; `listen` overrides its TCP address.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::health::{self, Health};
 use crate::modbus::bus::{self, BusHandle, WriteError};
 use crate::tags::{DeviceMeta, TagMeta, TagStore, Value};
 
@@ -15,6 +16,7 @@ use crate::tags::{DeviceMeta, TagMeta, TagStore, Value};
 #[derive(Debug)]
 pub struct Engine {
     store: Arc<TagStore>,
+    health: Arc<Health>,
     buses: Vec<BusHandle>,
     /// Bus index of each device.
     device_bus: Vec<usize>,
@@ -56,25 +58,42 @@ impl Engine {
     /// Build the store and start polling. Must run inside a tokio runtime.
     pub fn start(config: &Config) -> Engine {
         let store = Arc::new(build_store(config));
+        let plans = bus::plan_buses(config);
+        let beats = plans
+            .iter()
+            .map(|p| {
+                (
+                    p.key.clone(),
+                    health::liveness_limit(p.devices.iter().map(|d| &d.config)),
+                )
+            })
+            .collect();
+        let health = Arc::new(Health::new(beats, config.ready_grace));
         let mut device_bus = vec![0; config.devices.len()];
         let mut buses = Vec::new();
         let mut tasks = Vec::new();
-        for (bi, plan) in bus::plan_buses(config).into_iter().enumerate() {
+        for (bi, plan) in plans.into_iter().enumerate() {
             for d in &plan.devices {
                 if let Some(slot) = device_bus.get_mut(d.id) {
                     *slot = bi;
                 }
             }
-            let (handle, task) = bus::spawn(plan, store.clone());
+            let (handle, task) = bus::spawn(plan, store.clone(), health.clone(), bi);
             buses.push(handle);
             tasks.push(task);
         }
         Engine {
             store,
+            health,
             buses,
             device_bus,
             tasks,
         }
+    }
+
+    /// Liveness and readiness state.
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
     }
 
     /// The tag store.

@@ -1,7 +1,7 @@
-//! HTTP: `/healthz`, `/api/tags` and `/api/devices`, read from the tag store on request.
+//! HTTP: `/metrics`, `/healthz`, `/readyz`, `/api/tags` and `/api/devices`.
 //!
-//! Nothing here is on the poll path: every response is built from the store at
-//! request time. `/metrics` and `/readyz` come with the metrics issue.
+//! Nothing here is on the poll path: every response is built from the store,
+//! the counters and the health state at request time.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,25 +17,38 @@ use serde_json::{Value as Json_, json};
 use tokio::net::TcpListener;
 
 use crate::config::format_duration;
+use crate::health::Health;
+use crate::metrics::MetricsOptions;
 use crate::tags::{BadCause, Quality, TagStore};
+use crate::telemetry::Outcome;
 
-/// Build the router over a store.
-pub fn router(store: Arc<TagStore>) -> Router {
+/// What the handlers read.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<TagStore>,
+    pub health: Arc<Health>,
+    pub metrics: MetricsOptions,
+}
+
+/// Build the router.
+pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/api/tags", get(tags))
         .route("/api/devices", get(devices))
-        .with_state(store)
+        .with_state(state)
 }
 
 /// Bind and serve until the task is dropped; returns the bound address.
 pub async fn serve(
     listen: SocketAddr,
-    store: Arc<TagStore>,
+    state: AppState,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
-    let app = router(store);
+    let app = router(state);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "http server stopped");
@@ -44,15 +57,51 @@ pub async fn serve(
     Ok((bound, task))
 }
 
-async fn healthz(State(store): State<Arc<TagStore>>) -> impl IntoResponse {
+async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    let body = crate::metrics::render(&s.store, &s.health, &s.metrics);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        body,
+    )
+}
+
+/// Devices that answered their last cycle, and the total.
+pub fn devices_up(store: &TagStore) -> (usize, usize) {
     let total = store.device_count();
     let up = (0..total)
         .filter(|&d| store.device_status(d).is_some_and(|s| s.connected))
         .count();
-    (
-        StatusCode::OK,
-        Json(json!({ "status": "ok", "devices": total, "devices_up": up })),
-    )
+    (up, total)
+}
+
+/// Liveness: 200 while every bus task makes progress, 503 when one is wedged.
+/// A device being down is not a liveness failure: restarting would not fix it.
+async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
+    let (up, total) = devices_up(&s.store);
+    match s.health.liveness() {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ok", "devices": total, "devices_up": up })),
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unhealthy", "error": e, "devices": total, "devices_up": up })),
+        ),
+    }
+}
+
+/// Readiness: 200 once every device was polled once (or after `ready_grace`).
+async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    match s.health.readiness(&s.store) {
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "error": e })),
+        ),
+    }
 }
 
 /// Optional filter for `/api/tags`.
@@ -70,10 +119,8 @@ fn quality_json(q: Quality) -> (Json_, Json_, Json_) {
     (Json_::from(q.level()), cause, code)
 }
 
-async fn tags(
-    State(store): State<Arc<TagStore>>,
-    Query(filter): Query<TagFilter>,
-) -> impl IntoResponse {
+async fn tags(State(s): State<AppState>, Query(filter): Query<TagFilter>) -> impl IntoResponse {
+    let store = &s.store;
     let list: Vec<Json_> = store
         .metas()
         .iter()
@@ -100,7 +147,8 @@ async fn tags(
     Json(list)
 }
 
-async fn devices(State(store): State<Arc<TagStore>>) -> impl IntoResponse {
+async fn devices(State(s): State<AppState>) -> impl IntoResponse {
+    let store = &s.store;
     let list: Vec<Json_> = (0..store.device_count())
         .filter_map(|d| {
             let meta = store.device_meta(d)?;
@@ -116,7 +164,12 @@ async fn devices(State(store): State<Arc<TagStore>>) -> impl IntoResponse {
                 "poll_duration_ms": status.last_poll_duration.as_secs_f64() * 1000.0,
                 "requests_per_cycle": status.requests_per_cycle,
                 "last_cycle": status.last_cycle_at.map(rfc3339),
-                "requests": { "ok": n(&c.requests_ok), "exception": n(&c.requests_exception), "timeout": n(&c.requests_timeout), "error": n(&c.requests_error) },
+                "requests": {
+                    "ok": c.outcome_total(Outcome::Ok),
+                    "exception": c.outcome_total(Outcome::Exception),
+                    "timeout": c.outcome_total(Outcome::Timeout),
+                    "error": c.outcome_total(Outcome::Error),
+                },
                 "cycles": n(&c.cycles),
                 "overruns": n(&c.overruns),
                 "writes": n(&c.writes),

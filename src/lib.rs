@@ -6,7 +6,11 @@
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod modbus;
 pub mod sim;
+pub mod systemd;
 pub mod tags;
+pub mod telemetry;

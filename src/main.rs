@@ -198,7 +198,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            runtime()?.block_on(commands::run(&config, shutdown_signal()))?;
+            runtime()?.block_on(commands::run(&config, Some(&cli.config), shutdown_signal()))?;
         }
         Command::Check => {
             let config = match load(&cli.config) {

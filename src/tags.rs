@@ -14,12 +14,13 @@
 //!   re-confirmation, so subscribers are not woken for nothing.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
+
+use crate::telemetry::DeviceCounters;
 
 /// Modbus data table a tag lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -140,6 +141,15 @@ impl Value {
             Value::F64(v) => v,
             Value::String(_) => return None,
         })
+    }
+
+    /// The value as a float for display: an f32 through its shortest decimal form,
+    /// so 230.1f32 shows as 230.1 and not 230.10000610351562. Allocates for f32.
+    pub fn as_display_f64(&self) -> Option<f64> {
+        match self {
+            Value::F32(v) => v.to_string().parse().ok(),
+            other => other.as_f64(),
+        }
     }
 
     /// JSON form: numbers stay numbers (64-bit integers exactly), strings and bools as such.
@@ -321,26 +331,6 @@ pub struct DeviceStatus {
     pub last_cycle_at: Option<SystemTime>,
     /// True while the RTU bus skips this slave after repeated timeouts.
     pub demoted: bool,
-}
-
-/// Counters per device; atomics so the poll path never takes a lock for them.
-#[derive(Debug, Default)]
-pub struct DeviceCounters {
-    pub requests_ok: AtomicU64,
-    pub requests_exception: AtomicU64,
-    pub requests_timeout: AtomicU64,
-    pub requests_error: AtomicU64,
-    pub cycles: AtomicU64,
-    pub overruns: AtomicU64,
-    pub connects: AtomicU64,
-    pub writes: AtomicU64,
-}
-
-impl DeviceCounters {
-    /// Add one to a counter.
-    pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 /// Static description of a device for consumers.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::{config, tag, wait_until};
 use edge_gateway::engine::Engine;
 use edge_gateway::tags::{Quality, Value};
+use edge_gateway::telemetry::Outcome;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -129,10 +130,6 @@ async fn malformed_responses_mark_the_tag_bad_reset_the_connection_and_never_lea
         );
     }
     let errors = store.counters(0).unwrap();
-    assert!(
-        errors.requests_error.load(Ordering::Relaxed)
-            + errors.requests_timeout.load(Ordering::Relaxed)
-            >= 6
-    );
+    assert!(errors.outcome_total(Outcome::Error) + errors.outcome_total(Outcome::Timeout) >= 6);
     server.abort();
 }

@@ -111,8 +111,7 @@ async fn a_late_reply_never_reaches_another_request() {
         store
             .counters(0)
             .unwrap()
-            .requests_timeout
-            .load(Ordering::Relaxed)
+            .outcome_total(edge_gateway::telemetry::Outcome::Timeout)
             >= 1
     })
     .await;

@@ -513,9 +513,10 @@ async fn an_overrunning_cycle_is_counted_and_missed_cycles_are_not_queued() {
     ));
     let engine = Engine::start(&cfg);
     let store = engine.store().clone();
-    let counter = |f: fn(&edge_gateway::tags::DeviceCounters) -> &std::sync::atomic::AtomicU64| {
-        f(store.counters(0).unwrap()).load(std::sync::atomic::Ordering::Relaxed)
-    };
+    let counter =
+        |f: fn(&edge_gateway::telemetry::DeviceCounters) -> &std::sync::atomic::AtomicU64| {
+            f(store.counters(0).unwrap()).load(std::sync::atomic::Ordering::Relaxed)
+        };
     // Each cycle takes 60 ms against a 20 ms poll: about 30 slots fall behind per second.
     wait_until("15 slow cycles", WAIT, || counter(|c| &c.cycles) >= 15).await;
     assert!(

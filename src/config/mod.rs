@@ -60,8 +60,12 @@ fn render(d: &[Diagnostic]) -> String {
 pub struct Config {
     /// Name of this gateway (OPC UA root folder, metrics label).
     pub gateway_name: String,
-    /// Where /healthz and /api/tags listen.
+    /// Where /metrics, /healthz, /readyz and /api/* listen.
     pub http_listen: SocketAddr,
+    /// Whether /metrics exports a series per tag (off for very large tag counts).
+    pub metrics_tag_values: bool,
+    /// /readyz reports ready after this long even if a device was never polled.
+    pub ready_grace: Duration,
     /// The built-in simulator, when configured.
     pub simulator: Option<SimulatorConfig>,
     /// Devices in config order; a device's index is its id everywhere.

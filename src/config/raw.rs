@@ -34,8 +34,12 @@ pub struct RawGateway {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
-    /// Socket address for /healthz and /api/tags.
+    /// Socket address for /metrics, /healthz, /readyz and /api/*.
     pub listen: Option<Spanned<String>>,
+    /// Whether /metrics exports a series per tag.
+    pub metrics_tag_values: Option<Spanned<bool>>,
+    /// How long /readyz waits for every device's first poll before it reports ready anyway.
+    pub ready_grace: Option<Spanned<String>>,
 }
 
 /// `[simulator]`.

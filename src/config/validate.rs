@@ -215,6 +215,18 @@ fn build(raw: RawConfig, d: &mut Diagnostics) -> Config {
         raw.http.as_ref().and_then(|h| h.listen.as_ref()),
         DEFAULT_HTTP_LISTEN,
     );
+    let metrics_tag_values = raw
+        .http
+        .as_ref()
+        .and_then(|h| h.metrics_tag_values.as_ref())
+        .is_none_or(|v| *v.get_ref());
+    let ready_grace = b.duration(
+        "http: ",
+        "ready_grace",
+        raw.http.as_ref().and_then(|h| h.ready_grace.as_ref()),
+        Duration::from_secs(30),
+        true,
+    );
     let simulator = raw.simulator.map(|s| build_simulator(&mut b, s));
 
     let mut devices = Vec::new();
@@ -242,6 +254,8 @@ fn build(raw: RawConfig, d: &mut Diagnostics) -> Config {
     Config {
         gateway_name,
         http_listen,
+        metrics_tag_values,
+        ready_grace,
         simulator,
         devices: devices.into_iter().map(|(_, d)| d).collect(),
         warnings: Vec::new(),

@@ -28,7 +28,9 @@ use super::codec::{self, CodecError};
 use super::link::{Link, LinkError, Reply, Target};
 use super::plan::{self, Block, Span};
 use crate::config::{Config, DeviceConfig, Link as LinkConfig};
-use crate::tags::{BadCause, DeviceCounters, Kind, TagId, TagStore, Value};
+use crate::health::Health;
+use crate::tags::{BadCause, Kind, TagId, TagStore, Value};
+use crate::telemetry::{DeviceCounters, Function, Outcome};
 
 /// Pending writes a bus queues before `write` answers `Busy`.
 pub const WRITE_QUEUE: usize = 64;
@@ -191,10 +193,19 @@ impl BusHandle {
     }
 }
 
-/// Start a bus task. It runs until the returned handle and all its clones are dropped.
-pub fn spawn(plan: BusPlan, store: Arc<TagStore>) -> (BusHandle, JoinHandle<()>) {
+/// Longest a bus task sleeps without beating its heartbeat.
+const IDLE_BEAT: Duration = Duration::from_secs(1);
+
+/// Start a bus task (number `index` in `health`). It runs until the returned
+/// handle and all its clones are dropped.
+pub fn spawn(
+    plan: BusPlan,
+    store: Arc<TagStore>,
+    health: Arc<Health>,
+    index: usize,
+) -> (BusHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-    let task = tokio::spawn(Bus::new(plan, store, rx).run());
+    let task = tokio::spawn(Bus::new(plan, store, rx, health, index).run());
     (BusHandle { tx }, task)
 }
 
@@ -224,6 +235,9 @@ struct Bus {
     store: Arc<TagStore>,
     rx: mpsc::Receiver<Command>,
     pause_after_connect: Duration,
+    health: Arc<Health>,
+    /// This bus's slot in `health`.
+    index: usize,
 }
 
 /// How one request for a block ended, as far as the cycle is concerned.
@@ -235,7 +249,13 @@ enum BlockOutcome {
 }
 
 impl Bus {
-    fn new(plan: BusPlan, store: Arc<TagStore>, rx: mpsc::Receiver<Command>) -> Self {
+    fn new(
+        plan: BusPlan,
+        store: Arc<TagStore>,
+        rx: mpsc::Receiver<Command>,
+        health: Arc<Health>,
+        index: usize,
+    ) -> Self {
         let rtu = matches!(plan.target, Target::Rtu { .. });
         let backoff = plan.devices.first().map_or(
             crate::config::Backoff {
@@ -272,20 +292,27 @@ impl Bus {
             store,
             rx,
             pause_after_connect,
+            health,
+            index,
         }
     }
 
     async fn run(mut self) {
         tracing::info!(bus = %self.key, devices = self.devices.len(), "bus started");
         loop {
+            self.health.beat(self.index);
             let next = self
                 .devices
                 .iter()
                 .enumerate()
                 .min_by_key(|(_, d)| d.due())
                 .map(|(i, d)| (i, d.due()));
-            let far = Instant::now() + Duration::from_secs(3600);
-            let (index, due) = next.unwrap_or((usize::MAX, far));
+            // Wake at least every IDLE_BEAT so a long poll interval still beats.
+            let wake = Instant::now() + IDLE_BEAT;
+            let (index, due) = match next {
+                Some((i, due)) if due <= wake => (Some(i), due),
+                _ => (None, wake),
+            };
             tokio::select! {
                 biased;
                 cmd = self.rx.recv() => match cmd {
@@ -293,7 +320,7 @@ impl Bus {
                     None => break,
                 },
                 () = sleep_until(due) => {
-                    if index != usize::MAX {
+                    if let Some(index) = index {
                         self.poll_device(index).await;
                     }
                 }
@@ -392,6 +419,8 @@ impl Bus {
     ) -> Reply {
         let mut attempt = 0u32;
         loop {
+            // Each step from here (connect, request, drain, pauses) is bounded.
+            self.health.beat(self.index);
             if !self.link.is_connected() {
                 let attempts = self.link.connect_attempts;
                 let connected = self.link.ensure_connected(timeout).await;
@@ -409,13 +438,14 @@ impl Bus {
             }
             let reply = self.link.call(unit, req.clone(), timeout).await;
             self.link.pause(pause);
-            if let Some(c) = self.counters(device) {
-                DeviceCounters::bump(match &reply {
-                    Ok(Ok(_)) => &c.requests_ok,
-                    Ok(Err(_)) => &c.requests_exception,
-                    Err(LinkError::Timeout(_)) => &c.requests_timeout,
-                    Err(_) => &c.requests_error,
-                });
+            if let (Some(c), Some(function)) = (self.counters(device), Function::of(&req)) {
+                let (outcome, code) = match &reply {
+                    Ok(Ok(_)) => (Outcome::Ok, None),
+                    Ok(Err(code)) => (Outcome::Exception, Some(*code)),
+                    Err(LinkError::Timeout(_)) => (Outcome::Timeout, None),
+                    Err(_) => (Outcome::Error, None),
+                };
+                c.request(function, outcome, code);
             }
             let retryable = match &reply {
                 Ok(Err(code)) => *code == DEVICE_BUSY,
@@ -544,6 +574,7 @@ impl Bus {
         });
         if let Some(c) = self.store.counters(dev.plan.id) {
             DeviceCounters::bump(&c.cycles);
+            c.poll_duration.observe(now - started);
         }
     }
 

@@ -1,0 +1,156 @@
+//! Liveness and readiness.
+//!
+//! Liveness: every bus task beats at least once a second while idle and before
+//! every request, so a bus task that stops beating for longer than its limit is
+//! wedged (a request can take at most a timeout plus a drain plus pauses, so the
+//! limit is derived from its devices' settings). Readiness: every device has
+//! finished one poll cycle, or the grace period since start-up has passed.
+//!
+//! `/healthz` and the systemd watchdog both ask `liveness`, so systemd restarts
+//! exactly the gateway that `/healthz` calls unhealthy.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::DeviceConfig;
+use crate::tags::TagStore;
+
+/// Slack on top of the longest step a bus can take between two beats.
+const LIVENESS_SLACK: Duration = Duration::from_secs(10);
+
+/// Heartbeat of one bus task.
+#[derive(Debug)]
+pub struct BusBeat {
+    pub key: String,
+    /// Milliseconds since `Health::started` at the last beat.
+    last: AtomicU64,
+    limit: Duration,
+}
+
+/// Shared health state: bus heartbeats, readiness grace, northbound session count.
+#[derive(Debug)]
+pub struct Health {
+    started: Instant,
+    ready_grace: Duration,
+    buses: Vec<BusBeat>,
+    /// Open OPC UA sessions; the OPC UA server updates it, `/metrics` reports it.
+    pub opcua_sessions: AtomicU64,
+}
+
+/// The longest a bus may go between beats: one request with its drain, the
+/// connect that may precede it, and the pauses, twice over, plus slack.
+pub fn liveness_limit<'a>(devices: impl IntoIterator<Item = &'a DeviceConfig>) -> Duration {
+    let step = devices
+        .into_iter()
+        .map(|d| d.timeout.saturating_mul(3) + d.pause_after_connect + d.pause_between_requests)
+        .max()
+        .unwrap_or_default();
+    step.saturating_mul(2) + LIVENESS_SLACK
+}
+
+impl Health {
+    /// Health for these buses (key and liveness limit each).
+    pub fn new(buses: Vec<(String, Duration)>, ready_grace: Duration) -> Self {
+        Health {
+            started: Instant::now(),
+            ready_grace,
+            buses: buses
+                .into_iter()
+                .map(|(key, limit)| BusBeat {
+                    key,
+                    last: AtomicU64::new(0),
+                    limit,
+                })
+                .collect(),
+            opcua_sessions: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Record that bus `bus` made progress.
+    pub fn beat(&self, bus: usize) {
+        if let Some(b) = self.buses.get(bus) {
+            b.last.store(self.now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// `Err` naming the first bus that has not beaten within its limit.
+    pub fn liveness(&self) -> Result<(), String> {
+        let now = self.now_ms();
+        for b in &self.buses {
+            let silent = Duration::from_millis(now.saturating_sub(b.last.load(Ordering::Relaxed)));
+            if silent > b.limit {
+                return Err(format!(
+                    "bus {} made no progress for {silent:?} (limit {:?})",
+                    b.key, b.limit
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `Err` listing devices not polled yet, until the grace period has passed.
+    pub fn readiness(&self, store: &TagStore) -> Result<(), String> {
+        let waiting: Vec<String> = (0..store.device_count())
+            .filter(|&d| {
+                store
+                    .device_status(d)
+                    .is_some_and(|s| s.last_cycle_at.is_none())
+            })
+            .filter_map(|d| store.device_meta(d).map(|m| m.name.clone()))
+            .collect();
+        if waiting.is_empty() || self.started.elapsed() >= self.ready_grace {
+            Ok(())
+        } else {
+            Err(format!(
+                "waiting for the first poll of: {}",
+                waiting.join(", ")
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bus_that_stops_beating_fails_liveness_after_its_limit() {
+        let health = Health::new(
+            vec![("tcp://a".into(), Duration::from_secs(12))],
+            Duration::from_secs(30),
+        );
+        health.beat(0);
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert!(health.liveness().is_ok());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let err = health.liveness().unwrap_err();
+        assert!(err.contains("tcp://a made no progress"), "{err}");
+        health.beat(0);
+        assert!(health.liveness().is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn readiness_waits_for_first_polls_until_the_grace_period() {
+        let store = TagStore::new(
+            vec![crate::tags::DeviceMeta {
+                name: "m".into(),
+                poll: Duration::from_secs(1),
+                stale_after: Duration::from_secs(3),
+            }],
+            vec![],
+        );
+        let health = Health::new(vec![], Duration::from_secs(30));
+        assert!(health.readiness(&store).unwrap_err().contains("m"));
+        store.update_device(0, |s| s.last_cycle_at = Some(std::time::SystemTime::now()));
+        assert!(health.readiness(&store).is_ok());
+        store.update_device(0, |s| s.last_cycle_at = None);
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(health.readiness(&store).is_ok(), "grace period over");
+    }
+}

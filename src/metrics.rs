@@ -1,0 +1,417 @@
+//! `/metrics`: the Prometheus text exposition format (0.0.4), rendered from the
+//! tag store, the device counters and /proc at scrape time.
+//!
+//! Nothing is recorded per tag on the poll path: tag series are read from the
+//! store when Prometheus asks. A bad tag has no `edge_gateway_tag_value`
+//! sample (its series goes stale, which is honest) and `edge_gateway_tag_good`
+//! says why it is missing. The classic text format is written directly rather
+//! than through a client library: tag series are dynamic and come from the
+//! store, which both client crates would need a custom collector for, and the
+//! classic format is the one `promtool check metrics` lints.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use crate::health::Health;
+use crate::tags::{TagStore, Value};
+use crate::telemetry::{Function, Outcome, POLL_BUCKETS};
+
+/// What `/metrics` includes.
+#[derive(Debug, Clone)]
+pub struct MetricsOptions {
+    /// `gateway` label of `edge_gateway_build_info`.
+    pub gateway: String,
+    /// Whether to export `edge_gateway_tag_value` and `edge_gateway_tag_good`
+    /// (off for very large tag counts).
+    pub tag_values: bool,
+}
+
+/// Content type of the classic text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Escape a label value: backslash, double quote and newline.
+fn escape(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A float as the text format writes it (`+Inf`, `-Inf`, `NaN`).
+fn number(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Write `name{k="v",...} value`.
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    out.push_str(name);
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(k);
+            out.push_str("=\"");
+            escape(out, v);
+            out.push('"');
+        }
+        out.push('}');
+    }
+    out.push(' ');
+    number(out, value);
+    out.push('\n');
+}
+
+/// Render every metric.
+pub fn render(store: &TagStore, health: &Health, opts: &MetricsOptions) -> String {
+    let mut out = String::with_capacity(
+        4096 + if opts.tag_values {
+            store.len() * 160
+        } else {
+            0
+        },
+    );
+    if opts.tag_values {
+        render_tags(&mut out, store);
+    }
+    render_devices(&mut out, store);
+    header(
+        &mut out,
+        "edge_gateway_opcua_sessions",
+        "gauge",
+        "Open OPC UA sessions.",
+    );
+    sample(
+        &mut out,
+        "edge_gateway_opcua_sessions",
+        &[],
+        health.opcua_sessions.load(Ordering::Relaxed) as f64,
+    );
+    header(
+        &mut out,
+        "edge_gateway_build_info",
+        "gauge",
+        "Version of the running gateway; always 1.",
+    );
+    sample(
+        &mut out,
+        "edge_gateway_build_info",
+        &[
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("gateway", &opts.gateway),
+        ],
+        1.0,
+    );
+    render_process(&mut out);
+    out
+}
+
+fn render_tags(out: &mut String, store: &TagStore) {
+    header(
+        out,
+        "edge_gateway_tag_value",
+        "gauge",
+        "Current value of a numeric or bool tag; absent while the tag is bad.",
+    );
+    let mut good = String::with_capacity(store.len() * 64);
+    header(
+        &mut good,
+        "edge_gateway_tag_good",
+        "gauge",
+        "1 when the tag's quality is good, else 0.",
+    );
+    for (id, meta) in store.metas().iter().enumerate() {
+        let Some(snap) = store.snapshot(id) else {
+            continue;
+        };
+        let labels = [
+            ("device", meta.device_name.as_str()),
+            ("tag", meta.name.as_str()),
+        ];
+        let is_good = matches!(snap.quality, crate::tags::Quality::Good);
+        sample(
+            &mut good,
+            "edge_gateway_tag_good",
+            &labels,
+            if is_good { 1.0 } else { 0.0 },
+        );
+        let value = match snap.usable_value() {
+            Some(Value::String(_)) | None => continue,
+            Some(v) => v.as_display_f64(),
+        };
+        if let Some(v) = value {
+            let unit = meta.unit.as_deref().unwrap_or("");
+            sample(
+                out,
+                "edge_gateway_tag_value",
+                &[labels[0], labels[1], ("unit", unit)],
+                v,
+            );
+        }
+    }
+    out.push_str(&good);
+}
+
+fn render_devices(out: &mut String, store: &TagStore) {
+    let devices: Vec<(String, crate::tags::DeviceStatus)> = (0..store.device_count())
+        .filter_map(|d| Some((store.device_meta(d)?.name.clone(), store.device_status(d)?)))
+        .collect();
+    header(
+        out,
+        "edge_gateway_device_up",
+        "gauge",
+        "1 when the device answered its last poll cycle.",
+    );
+    for (name, status) in &devices {
+        sample(
+            out,
+            "edge_gateway_device_up",
+            &[("device", name)],
+            if status.connected { 1.0 } else { 0.0 },
+        );
+    }
+    header(
+        out,
+        "edge_gateway_poll_duration_seconds",
+        "histogram",
+        "Duration of complete poll cycles.",
+    );
+    for (d, (name, _)) in devices.iter().enumerate() {
+        let Some(c) = store.counters(d) else { continue };
+        let (buckets, sum, count) = c.poll_duration.snapshot();
+        for (i, n) in buckets.iter().enumerate() {
+            let le = POLL_BUCKETS
+                .get(i)
+                .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+            sample(
+                out,
+                "edge_gateway_poll_duration_seconds_bucket",
+                &[("device", name), ("le", &le)],
+                *n as f64,
+            );
+        }
+        sample(
+            out,
+            "edge_gateway_poll_duration_seconds_sum",
+            &[("device", name)],
+            sum,
+        );
+        sample(
+            out,
+            "edge_gateway_poll_duration_seconds_count",
+            &[("device", name)],
+            count as f64,
+        );
+    }
+    header(
+        out,
+        "edge_gateway_modbus_requests_total",
+        "counter",
+        "Modbus requests by function and outcome (ok, exception, timeout, error).",
+    );
+    for (d, (name, _)) in devices.iter().enumerate() {
+        let Some(c) = store.counters(d) else { continue };
+        for f in Function::ALL {
+            for o in Outcome::ALL {
+                let n = c.requests(f, o);
+                if n > 0 {
+                    sample(
+                        out,
+                        "edge_gateway_modbus_requests_total",
+                        &[
+                            ("device", name),
+                            ("function", f.as_str()),
+                            ("outcome", o.as_str()),
+                        ],
+                        n as f64,
+                    );
+                }
+            }
+        }
+    }
+    header(
+        out,
+        "edge_gateway_modbus_exceptions_total",
+        "counter",
+        "Modbus exception responses by exception code.",
+    );
+    for (d, (name, _)) in devices.iter().enumerate() {
+        let Some(c) = store.counters(d) else { continue };
+        for (code, n) in c.exceptions() {
+            sample(
+                out,
+                "edge_gateway_modbus_exceptions_total",
+                &[("device", name), ("code", &code.to_string())],
+                n as f64,
+            );
+        }
+    }
+    type Read = fn(&crate::telemetry::DeviceCounters) -> u64;
+    let counters: [(&str, &str, Read); 3] = [
+        (
+            "edge_gateway_poll_overruns_total",
+            "Poll cycles that ended after the next one was due.",
+            |c| c.overruns.load(Ordering::Relaxed),
+        ),
+        (
+            "edge_gateway_connects_total",
+            "Connection attempts (TCP connects, serial port opens).",
+            |c| c.connects.load(Ordering::Relaxed),
+        ),
+        (
+            "edge_gateway_writes_total",
+            "Writes the device acknowledged.",
+            |c| c.writes.load(Ordering::Relaxed),
+        ),
+    ];
+    for (metric, help, get) in counters {
+        header(out, metric, "counter", help);
+        for (d, (name, _)) in devices.iter().enumerate() {
+            if let Some(c) = store.counters(d) {
+                sample(out, metric, &[("device", name)], get(c) as f64);
+            }
+        }
+    }
+}
+
+/// Clock ticks per second of /proc/self/stat times; USER_HZ is 100 on every
+/// Linux architecture the gateway ships for.
+const USER_HZ: f64 = 100.0;
+
+/// Process metrics from /proc (Linux); silently absent elsewhere.
+fn render_process(out: &mut String) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |n: usize| {
+        fields
+            .get(n.saturating_sub(3))
+            .and_then(|f| f.parse::<f64>().ok())
+    };
+    if let (Some(utime), Some(stime)) = (field(14), field(15)) {
+        header(
+            out,
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+        );
+        sample(
+            out,
+            "process_cpu_seconds_total",
+            &[],
+            (utime + stime) / USER_HZ,
+        );
+    }
+    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<f64>().ok())
+    });
+    if let (Some(start), Some(boot)) = (field(22), boot) {
+        header(
+            out,
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since unix epoch in seconds.",
+        );
+        sample(
+            out,
+            "process_start_time_seconds",
+            &[],
+            boot + start / USER_HZ,
+        );
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = |key: &str| {
+        status.lines().find_map(|l| {
+            l.strip_prefix(key)?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+    };
+    if let Some(rss) = kb("VmRSS:") {
+        header(
+            out,
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+        );
+        sample(out, "process_resident_memory_bytes", &[], rss * 1024.0);
+    }
+    if let Some(vsz) = kb("VmSize:") {
+        header(
+            out,
+            "process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size in bytes.",
+        );
+        sample(out, "process_virtual_memory_bytes", &[], vsz * 1024.0);
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        header(
+            out,
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+        );
+        sample(out, "process_open_fds", &[], fds.count() as f64);
+    }
+    let max_fds = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3)?.parse::<f64>().ok())
+        });
+    if let Some(max) = max_fds {
+        header(
+            out,
+            "process_max_fds",
+            "gauge",
+            "Maximum number of open file descriptors.",
+        );
+        sample(out, "process_max_fds", &[], max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut out = String::new();
+        sample(&mut out, "m", &[("unit", "a\"b\\c\nd")], 1.5);
+        assert_eq!(out, "m{unit=\"a\\\"b\\\\c\\nd\"} 1.5\n");
+    }
+
+    #[test]
+    fn special_floats_use_the_text_format_spelling() {
+        let mut out = String::new();
+        for v in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1e21] {
+            number(&mut out, v);
+            out.push(' ');
+        }
+        assert_eq!(out, "+Inf -Inf NaN 1000000000000000000000 ");
+    }
+}

@@ -1,0 +1,241 @@
+//! The HTTP endpoints against a running engine and simulator on loopback.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{config, http_get, start_sim, wait_until};
+use edge_gateway::engine::Engine;
+use edge_gateway::http::{self, AppState};
+use edge_gateway::metrics::MetricsOptions;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn serve(engine: &Engine, tag_values: bool) -> std::net::SocketAddr {
+    let state = AppState {
+        store: engine.store().clone(),
+        health: engine.health().clone(),
+        metrics: MetricsOptions {
+            gateway: "line-3".into(),
+            tag_values,
+        },
+    };
+    let (addr, _task) = http::serve("127.0.0.1:0".parse().unwrap(), state)
+        .await
+        .unwrap();
+    addr
+}
+
+fn two_devices(good: std::net::SocketAddr, bad: std::net::SocketAddr) -> String {
+    format!(
+        r#"[[device]]
+name = "meter"
+protocol = "tcp"
+host = "{good}"
+poll = "50ms"
+timeout = "40ms"
+[[device.tag]]
+name = "voltage"
+address = "30001"
+type = "f32"
+unit = "V"
+description = "L1 \"line\" voltage"
+[[device.tag]]
+name = "refused"
+address = "30101"
+type = "u16"
+[[device.tag]]
+name = "label"
+address = "40001"
+type = "string"
+length = 2
+[[device]]
+name = "gone"
+protocol = "tcp"
+host = "{bad}"
+poll = "50ms"
+timeout = "40ms"
+retries = 0
+[[device.tag]]
+name = "t"
+address = "40001"
+type = "u16"
+"#
+    )
+}
+
+#[tokio::test]
+async fn metrics_follow_the_design_names_and_pass_promtool() {
+    let (_sim, addr) = start_sim(
+        "[[simulator.register]]\naddress = \"30001\"\ntype = \"f32\"\nvalue = 230.1\n\
+         [[simulator.register]]\naddress = \"40001\"\ntype = \"string\"\nlength = 2\nvalue = \"AB\"\n\
+         [[simulator.exception]]\nkind = \"input\"\nstart = 100\ncode = 2\n",
+    )
+    .await;
+    let engine = Engine::start(&config(&two_devices(addr, common::dead_port())));
+    let store = engine.store().clone();
+    wait_until("both devices polled", WAIT, || {
+        (0..2).all(|d| {
+            store
+                .counters(d)
+                .unwrap()
+                .cycles
+                .load(std::sync::atomic::Ordering::Relaxed)
+                >= 2
+        })
+    })
+    .await;
+    let http = serve(&engine, true).await;
+    let (status, head, body) = http_get(http, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    for line in [
+        "edge_gateway_tag_value{device=\"meter\",tag=\"voltage\",unit=\"V\"} 230.1",
+        "edge_gateway_tag_good{device=\"meter\",tag=\"voltage\"} 1",
+        "edge_gateway_tag_good{device=\"meter\",tag=\"refused\"} 0",
+        "edge_gateway_tag_good{device=\"meter\",tag=\"label\"} 1",
+        "edge_gateway_tag_good{device=\"gone\",tag=\"t\"} 0",
+        "edge_gateway_device_up{device=\"meter\"} 1",
+        "edge_gateway_device_up{device=\"gone\"} 0",
+        "edge_gateway_modbus_exceptions_total{device=\"meter\",code=\"2\"}",
+        "edge_gateway_modbus_requests_total{device=\"meter\",function=\"read_input_registers\",outcome=\"ok\"}",
+        "edge_gateway_modbus_requests_total{device=\"meter\",function=\"read_input_registers\",outcome=\"exception\"}",
+        "edge_gateway_poll_duration_seconds_bucket{device=\"meter\",le=\"0.001\"}",
+        "edge_gateway_poll_duration_seconds_bucket{device=\"meter\",le=\"+Inf\"}",
+        "edge_gateway_poll_duration_seconds_count{device=\"meter\"}",
+        "edge_gateway_opcua_sessions 0",
+        "edge_gateway_build_info{version=\"",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_cpu_seconds_total ",
+    ] {
+        assert!(body.contains(line), "missing {line:?} in\n{body}");
+    }
+    // A bad tag has no value sample; a string tag never has one.
+    assert!(
+        !body.contains("tag=\"refused\",unit"),
+        "bad tag exported a value"
+    );
+    assert!(
+        !body.contains("edge_gateway_tag_value{device=\"gone\""),
+        "bad tag exported a value"
+    );
+    assert!(
+        !body.contains("edge_gateway_tag_value{device=\"meter\",tag=\"label\""),
+        "string tag exported a value"
+    );
+    promtool_check(&body);
+}
+
+/// `promtool check metrics` on a scrape, when promtool is installed (CI installs it
+/// and sets REQUIRE_PROMTOOL=1 so that a missing promtool fails instead of skipping).
+fn promtool_check(body: &str) {
+    use std::io::Write;
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(
+                std::env::var_os("REQUIRE_PROMTOOL").is_none(),
+                "promtool required but not runnable: {e}"
+            );
+            eprintln!("promtool not installed; skipping the lint");
+            return;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn tag_series_can_be_left_out_for_large_tag_counts() {
+    let (_sim, addr) =
+        start_sim("[[simulator.register]]\naddress = \"30001\"\ntype = \"f32\"\n").await;
+    let engine = Engine::start(&config(&two_devices(addr, common::dead_port())));
+    let http = serve(&engine, false).await;
+    let (_, _, body) = http_get(http, "/metrics").await;
+    assert!(!body.contains("edge_gateway_tag_value"), "{body}");
+    assert!(!body.contains("edge_gateway_tag_good"), "{body}");
+    assert!(body.contains("edge_gateway_device_up"), "{body}");
+    promtool_check(&body);
+}
+
+#[tokio::test]
+async fn readyz_waits_for_every_device_and_healthz_stays_live_while_one_is_down() {
+    let (silent, slow) = start_sim("[[simulator.register]]\naddress = \"40001\"\n").await;
+    silent.set_silent(None, true);
+    let text = format!(
+        "[http]\nready_grace = \"60s\"\n[[device]]\nname = \"slow\"\nprotocol = \"tcp\"\nhost = \"{slow}\"\npoll = \"1s\"\ntimeout = \"600ms\"\nretries = 0\n\
+         [[device.tag]]\nname = \"t\"\naddress = \"40001\"\ntype = \"u16\"\n"
+    );
+    let engine = Engine::start(&config(&text));
+    let http = serve(&engine, true).await;
+    let (status, _, body) = http_get(http, "/readyz").await;
+    assert_eq!(status, 503, "not ready before the first poll: {body}");
+    assert!(body.contains("slow"), "{body}");
+    let mut ready = false;
+    wait_until("ready after the first (failed) cycle", WAIT, || {
+        ready = engine
+            .store()
+            .device_status(0)
+            .is_some_and(|s| s.last_cycle_at.is_some());
+        ready
+    })
+    .await;
+    let (status, _, _) = http_get(http, "/readyz").await;
+    assert_eq!(status, 200);
+    let (status, _, body) = http_get(http, "/healthz").await;
+    assert_eq!(status, 200, "a dead device is not a dead gateway: {body}");
+    assert!(body.contains("\"devices_up\":0"), "{body}");
+}
+
+#[tokio::test]
+async fn api_tags_serves_quality_cause_and_description() {
+    let (_sim, addr) = start_sim(
+        "[[simulator.register]]\naddress = \"30001\"\ntype = \"f32\"\nvalue = 230.1\n[[simulator.exception]]\nkind = \"input\"\nstart = 100\ncode = 2\n",
+    )
+    .await;
+    let engine = Engine::start(&config(&two_devices(addr, common::dead_port())));
+    let store = engine.store().clone();
+    wait_until("meter polled", WAIT, || {
+        store
+            .device_status(0)
+            .is_some_and(|s| s.last_cycle_at.is_some())
+    })
+    .await;
+    let http = serve(&engine, true).await;
+    let (status, _, body) = http_get(http, "/api/tags?device=meter").await;
+    assert_eq!(status, 200);
+    let tags: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let tags = tags.as_array().unwrap();
+    assert_eq!(tags.len(), 3, "filtered to one device: {body}");
+    let voltage = &tags[0];
+    assert_eq!(voltage["value"], serde_json::json!(230.1));
+    assert_eq!(voltage["quality"], "good");
+    assert_eq!(voltage["description"], "L1 \"line\" voltage");
+    let refused = &tags[1];
+    assert_eq!(refused["value"], serde_json::Value::Null);
+    assert_eq!(refused["quality"], "bad");
+    assert_eq!(refused["cause"], "exception");
+    assert_eq!(refused["exception_code"], 2);
+}

@@ -1,0 +1,100 @@
+//! The binary speaks systemd's notify protocol: READY=1 once listening,
+//! STATUS and WATCHDOG=1 while healthy, a config check on SIGHUP, STOPPING=1
+//! on SIGTERM. systemd is played by a datagram socket in a temp directory.
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant as WallClock};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+#[allow(clippy::disallowed_types)] // a wall-clock bound on a child process, not scheduling
+#[test]
+fn run_notifies_ready_status_watchdog_and_stopping() {
+    let dir = std::env::temp_dir().join(format!("eg-systemd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("notify.sock");
+    let _ = std::fs::remove_file(&socket);
+    let systemd = UnixDatagram::bind(&socket).unwrap();
+    systemd
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let port = free_port();
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[http]\nlisten = \"127.0.0.1:0\"\n[simulator]\nlisten = \"127.0.0.1:{port}\"\n\
+             [[simulator.register]]\naddress = \"40001\"\nvalue = 5\n\
+             [[device]]\nname = \"d\"\nprotocol = \"tcp\"\nhost = \"127.0.0.1:{port}\"\npoll = \"100ms\"\ntimeout = \"50ms\"\n\
+             [[device.tag]]\nname = \"t\"\naddress = \"40001\"\ntype = \"u16\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edge-gateway"))
+        .args(["run", "-c", config.to_str().unwrap()])
+        .env("NOTIFY_SOCKET", &socket)
+        .env("WATCHDOG_USEC", "400000")
+        .env_remove("WATCHDOG_PID")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut messages: Vec<String> = Vec::new();
+    let mut receive_until =
+        |done: &dyn Fn(&[String]) -> bool, what: &str, messages: &mut Vec<String>| {
+            let deadline = WallClock::now() + Duration::from_secs(15);
+            let mut buf = [0u8; 512];
+            while !done(messages) {
+                assert!(
+                    WallClock::now() < deadline,
+                    "no {what} from the gateway; got {messages:?}"
+                );
+                if let Ok(n) = systemd.recv(&mut buf) {
+                    messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                }
+            }
+        };
+    let count = |m: &[String], s: &str| m.iter().filter(|x| x.contains(s)).count();
+    receive_until(&|m| count(m, "READY=1") == 1, "READY=1", &mut messages);
+    receive_until(
+        &|m| count(m, "WATCHDOG=1") >= 3 && count(m, "STATUS=1/1 devices up") >= 1,
+        "watchdog pings",
+        &mut messages,
+    );
+    signal(pid, "-HUP");
+    receive_until(
+        &|m| count(m, "config on disk is valid") >= 1,
+        "the SIGHUP config check",
+        &mut messages,
+    );
+    signal(pid, "-TERM");
+    receive_until(
+        &|m| count(m, "STOPPING=1") == 1,
+        "STOPPING=1",
+        &mut messages,
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        messages.first().is_some_and(|m| m.starts_with("READY=1")),
+        "READY first: {messages:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
