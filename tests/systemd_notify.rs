@@ -1,6 +1,8 @@
 //! The binary speaks systemd's notify protocol: READY=1 once listening,
 //! STATUS and WATCHDOG=1 while healthy, a config check on SIGHUP, STOPPING=1
 //! on SIGTERM. systemd is played by a datagram socket in a temp directory.
+// A wall-clock bound on waiting for a child process, not scheduling logic.
+#![allow(clippy::disallowed_types)]
 
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
@@ -23,7 +25,6 @@ fn signal(pid: u32, sig: &str) {
     assert!(ok, "kill {sig} {pid}");
 }
 
-#[allow(clippy::disallowed_types)] // a wall-clock bound on a child process, not scheduling
 #[test]
 fn run_notifies_ready_status_watchdog_and_stopping() {
     let dir = std::env::temp_dir().join(format!("eg-systemd-{}", std::process::id()));
@@ -57,7 +58,7 @@ fn run_notifies_ready_status_watchdog_and_stopping() {
         .unwrap();
     let pid = child.id();
     let mut messages: Vec<String> = Vec::new();
-    let mut receive_until =
+    let receive_until =
         |done: &dyn Fn(&[String]) -> bool, what: &str, messages: &mut Vec<String>| {
             let deadline = WallClock::now() + Duration::from_secs(15);
             let mut buf = [0u8; 512];
