@@ -1,0 +1,60 @@
+//! `/metrics` render time at 10,000 and 100,000 tags: every tag good with a
+//! value, in 100-tag devices, the worst case for a scrape.
+
+use std::hint::black_box;
+use std::time::{Duration, SystemTime};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use edge_gateway::health::Health;
+use edge_gateway::metrics::{MetricsOptions, render};
+use edge_gateway::tags::{DataType, DeviceMeta, TagMeta, TagStore, Value};
+
+fn store(tags: usize) -> TagStore {
+    let devices = tags.div_ceil(100);
+    let store = TagStore::new(
+        (0..devices)
+            .map(|d| DeviceMeta {
+                name: format!("device{d}"),
+                poll: Duration::from_secs(1),
+                stale_after: Duration::from_secs(3),
+            })
+            .collect(),
+        (0..tags)
+            .map(|t| TagMeta {
+                device: t / 100,
+                device_name: format!("device{}", t / 100),
+                name: format!("tag{t}"),
+                data_type: DataType::F32,
+                unit: Some("kWh".into()),
+                description: None,
+                writable: false,
+                deadband: None,
+            })
+            .collect(),
+    );
+    let now = tokio::time::Instant::now();
+    for t in 0..tags {
+        store.set_good(t, Value::F32(230.5 + t as f32), SystemTime::now(), now);
+    }
+    store
+}
+
+fn render_metrics(c: &mut Criterion) {
+    let health = Health::new(vec![], Duration::from_secs(30));
+    let opts = MetricsOptions {
+        gateway: "bench".into(),
+        tag_values: true,
+    };
+    let mut group = c.benchmark_group("render /metrics");
+    group.sample_size(20);
+    for tags in [10_000usize, 100_000] {
+        let s = store(tags);
+        group.bench_function(format!("{tags} tags"), |b| {
+            b.iter(|| black_box(render(&s, &health, &opts)).len())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, render_metrics);
+criterion_main!(benches);
