@@ -14,6 +14,7 @@ fn store(tags: usize) -> TagStore {
     let store = TagStore::new(
         (0..devices)
             .map(|d| DeviceMeta {
+                polled: true,
                 name: format!("device{d}"),
                 poll: Duration::from_secs(1),
                 stale_after: Duration::from_secs(3),

@@ -32,7 +32,7 @@ pub const BUS_LOAD_WARNING: f64 = 0.8;
 pub enum RunError {
     #[error(transparent)]
     Simulator(#[from] SimError),
-    #[error("cannot serve HTTP on {addr}: {source}")]
+    #[error("cannot serve HTTP on {addr}")]
     Http {
         addr: SocketAddr,
         source: std::io::Error,

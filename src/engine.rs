@@ -29,6 +29,7 @@ pub fn build_store(config: &Config) -> TagStore {
         .devices
         .iter()
         .map(|d| DeviceMeta {
+            polled: !d.tags.is_empty(),
             name: d.name.clone(),
             poll: d.poll,
             stale_after: d.stale_after,

@@ -97,6 +97,7 @@ impl Health {
     /// `Err` listing devices not polled yet, until the grace period has passed.
     pub fn readiness(&self, store: &TagStore) -> Result<(), String> {
         let waiting: Vec<String> = (0..store.device_count())
+            .filter(|&d| store.device_meta(d).is_some_and(|m| m.polled))
             .filter(|&d| {
                 store
                     .device_status(d)
@@ -139,6 +140,7 @@ mod tests {
     async fn readiness_waits_for_first_polls_until_the_grace_period() {
         let store = TagStore::new(
             vec![crate::tags::DeviceMeta {
+                polled: true,
                 name: "m".into(),
                 poll: Duration::from_secs(1),
                 stale_after: Duration::from_secs(3),

@@ -168,8 +168,11 @@ fn render_tags(out: &mut String, store: &TagStore) {
 }
 
 fn render_devices(out: &mut String, store: &TagStore) {
-    let devices: Vec<(String, crate::tags::DeviceStatus)> = (0..store.device_count())
-        .filter_map(|d| Some((store.device_meta(d)?.name.clone(), store.device_status(d)?)))
+    let devices: Vec<(String, crate::tags::DeviceStatus, bool)> = (0..store.device_count())
+        .filter_map(|d| {
+            let meta = store.device_meta(d)?;
+            Some((meta.name.clone(), store.device_status(d)?, meta.polled))
+        })
         .collect();
     header(
         out,
@@ -177,7 +180,8 @@ fn render_devices(out: &mut String, store: &TagStore) {
         "gauge",
         "1 when the device answered its last poll cycle.",
     );
-    for (name, status) in &devices {
+    // A device without tags is never polled: no up/down to report.
+    for (name, status, _) in devices.iter().filter(|d| d.2) {
         sample(
             out,
             "edge_gateway_device_up",
@@ -191,7 +195,7 @@ fn render_devices(out: &mut String, store: &TagStore) {
         "histogram",
         "Duration of complete poll cycles.",
     );
-    for (d, (name, _)) in devices.iter().enumerate() {
+    for (d, (name, _, _)) in devices.iter().enumerate() {
         let Some(c) = store.counters(d) else { continue };
         let (buckets, sum, count) = c.poll_duration.snapshot();
         for (i, n) in buckets.iter().enumerate() {
@@ -224,7 +228,7 @@ fn render_devices(out: &mut String, store: &TagStore) {
         "counter",
         "Modbus requests by function and outcome (ok, exception, timeout, error).",
     );
-    for (d, (name, _)) in devices.iter().enumerate() {
+    for (d, (name, _, _)) in devices.iter().enumerate() {
         let Some(c) = store.counters(d) else { continue };
         for f in Function::ALL {
             for o in Outcome::ALL {
@@ -250,7 +254,7 @@ fn render_devices(out: &mut String, store: &TagStore) {
         "counter",
         "Modbus exception responses by exception code.",
     );
-    for (d, (name, _)) in devices.iter().enumerate() {
+    for (d, (name, _, _)) in devices.iter().enumerate() {
         let Some(c) = store.counters(d) else { continue };
         for (code, n) in c.exceptions() {
             sample(
@@ -281,7 +285,7 @@ fn render_devices(out: &mut String, store: &TagStore) {
     ];
     for (metric, help, get) in counters {
         header(out, metric, "counter", help);
-        for (d, (name, _)) in devices.iter().enumerate() {
+        for (d, (name, _, _)) in devices.iter().enumerate() {
             if let Some(c) = store.counters(d) {
                 sample(out, metric, &[("device", name)], get(c) as f64);
             }
@@ -292,6 +296,19 @@ fn render_devices(out: &mut String, store: &TagStore) {
 /// Clock ticks per second of /proc/self/stat times; USER_HZ is 100 on every
 /// Linux architecture the gateway ships for.
 const USER_HZ: f64 = 100.0;
+
+/// When the process started, in seconds since the epoch. Taken from the clock
+/// at start-up rather than /proc/stat, which the systemd unit hides (ProcSubset=pid).
+static PROCESS_START: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+
+/// Record the process start time; call once, early in `main`.
+pub fn mark_process_start() {
+    PROCESS_START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    });
+}
 
 /// Process metrics from /proc (Linux); silently absent elsewhere.
 fn render_process(out: &mut String) {
@@ -320,23 +337,14 @@ fn render_process(out: &mut String) {
             (utime + stime) / USER_HZ,
         );
     }
-    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<f64>().ok())
-    });
-    if let (Some(start), Some(boot)) = (field(22), boot) {
+    if let Some(start) = PROCESS_START.get() {
         header(
             out,
             "process_start_time_seconds",
             "gauge",
             "Start time of the process since unix epoch in seconds.",
         );
-        sample(
-            out,
-            "process_start_time_seconds",
-            &[],
-            boot + start / USER_HZ,
-        );
+        sample(out, "process_start_time_seconds", &[], *start);
     }
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kb = |key: &str| {

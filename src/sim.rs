@@ -135,16 +135,16 @@ impl std::fmt::Debug for Simulator {
 /// A simulator that could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("simulator register unit {unit} {kind} {address}: {source}")]
+    #[error("simulator register unit {unit} {kind} {address}")]
     Value {
         unit: u8,
         kind: &'static str,
         address: u16,
         source: codec::CodecError,
     },
-    #[error("simulator cannot listen on {addr}: {source}")]
+    #[error("simulator cannot listen on {addr}")]
     Listen { addr: SocketAddr, source: io::Error },
-    #[error("simulator cannot open serial port {port}: {source}")]
+    #[error("simulator cannot open serial port {port}")]
     Serial {
         port: String,
         source: tokio_serial::Error,

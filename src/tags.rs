@@ -337,6 +337,8 @@ pub struct DeviceStatus {
 #[derive(Debug, Clone)]
 pub struct DeviceMeta {
     pub name: String,
+    /// False for a device without tags: it is never polled.
+    pub polled: bool,
     pub poll: Duration,
     pub stale_after: Duration,
 }
@@ -584,6 +586,7 @@ mod tests {
     fn store_with_one_tag(deadband: Option<f64>) -> TagStore {
         TagStore::new(
             vec![DeviceMeta {
+                polled: true,
                 name: "d".into(),
                 poll: Duration::from_secs(1),
                 stale_after: Duration::from_secs(3),

@@ -239,3 +239,43 @@ async fn api_tags_serves_quality_cause_and_description() {
     assert_eq!(refused["cause"], "exception");
     assert_eq!(refused["exception_code"], 2);
 }
+
+#[tokio::test]
+async fn a_device_without_tags_neither_delays_readiness_nor_reports_down() {
+    let (_sim, addr) = start_sim("[[simulator.register]]\naddress = \"40001\"\n").await;
+    let text = format!(
+        "[http]\nready_grace = \"60s\"\n\
+         [[device]]\nname = \"empty\"\nprotocol = \"tcp\"\nhost = \"{addr}\"\n\
+         [[device]]\nname = \"real\"\nprotocol = \"tcp\"\nhost = \"{addr}\"\npoll = \"50ms\"\n\
+         [[device.tag]]\nname = \"t\"\naddress = \"40001\"\ntype = \"u16\"\n"
+    );
+    edge_gateway::metrics::mark_process_start();
+    let engine = Engine::start(&config(&text));
+    let store = engine.store().clone();
+    wait_until("real device polled", WAIT, || {
+        store
+            .device_status(1)
+            .is_some_and(|s| s.last_cycle_at.is_some())
+    })
+    .await;
+    let http = serve(&engine, true).await;
+    let (status, _, body) = http_get(http, "/readyz").await;
+    assert_eq!(
+        status, 200,
+        "the tagless device is never polled and must not be waited for: {body}"
+    );
+    let (_, _, metrics) = http_get(http, "/metrics").await;
+    assert!(
+        metrics.contains("edge_gateway_device_up{device=\"real\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("edge_gateway_device_up{device=\"empty\"}"),
+        "{metrics}"
+    );
+    // Recorded at start-up, so it survives the unit's ProcSubset=pid.
+    assert!(
+        metrics.contains("process_start_time_seconds 1"),
+        "{metrics}"
+    );
+}
