@@ -39,6 +39,8 @@ pub enum RunError {
     },
     #[error("the config has no [simulator] section")]
     NoSimulator,
+    #[error(transparent)]
+    Opcua(#[from] crate::opcua::OpcuaError),
 }
 
 /// Run the gateway (and the simulator, when enabled) until `shutdown` resolves.
@@ -55,7 +57,7 @@ pub async fn run(
         Some(s) if s.enabled => Some(start_simulator(s, None).await?),
         _ => None,
     };
-    let engine = Engine::start(config);
+    let engine = Arc::new(Engine::start(config));
     let state = AppState {
         store: engine.store().clone(),
         health: engine.health().clone(),
@@ -70,6 +72,12 @@ pub async fn run(
             addr: config.http_listen,
             source,
         })?;
+    let _opcua = match &config.opcua {
+        Some(o) => {
+            Some(crate::opcua::start(config, o, engine.clone(), engine.health().clone()).await?)
+        }
+        None => None,
+    };
     tracing::info!(gateway = %config.gateway_name, devices = config.devices.len(), tags = engine.store().len(), http = %bound, "gateway running");
     // The config is valid and every listener is bound: ready as far as systemd is concerned.
     notify(&format!(

@@ -10,6 +10,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod modbus;
+pub mod opcua;
 pub mod sim;
 pub mod systemd;
 pub mod tags;

@@ -49,6 +49,27 @@ enum Command {
     Read(ReadArgs),
     /// Hash a password for [[opcua.user]] password_hash (argon2id). Reads it twice from the terminal or stdin.
     HashPassword,
+    /// OPC UA client certificates in [opcua] pki_dir: list them, trust one, reject one.
+    Pki {
+        #[command(subcommand)]
+        action: PkiAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum PkiAction {
+    /// List trusted and rejected client certificates.
+    List,
+    /// Trust a rejected client certificate (moves it from rejected/ to trusted/).
+    Trust {
+        /// Part of the file name: the client's name or thumbprint.
+        pattern: String,
+    },
+    /// Reject a trusted client certificate (moves it from trusted/ to rejected/).
+    Reject {
+        /// Part of the file name: the client's name or thumbprint.
+        pattern: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -227,6 +248,17 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Read(args) => read(args)?,
         Command::HashPassword => hash_password()?,
+        Command::Pki { action } => {
+            let config = match load(&cli.config) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let pki = config
+                .opcua
+                .as_ref()
+                .map_or_else(|| PathBuf::from("pki"), |o| o.pki_dir.clone());
+            pki_command(&pki, action)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -344,5 +376,31 @@ fn hash_password() -> Result<()> {
         commands::hash_password(&first).map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{hash}")?;
+    Ok(())
+}
+
+fn pki_command(pki: &std::path::Path, action: PkiAction) -> Result<()> {
+    use edge_gateway::opcua::pki;
+    let mut out = std::io::stdout().lock();
+    match action {
+        PkiAction::List => {
+            for folder in ["trusted", "rejected"] {
+                let names = pki::list(pki, folder)
+                    .with_context(|| format!("reading {}", pki.join(folder).display()))?;
+                writeln!(out, "{folder}/ ({})", names.len())?;
+                for n in names {
+                    writeln!(out, "  {n}")?;
+                }
+            }
+        }
+        PkiAction::Trust { pattern } => {
+            let moved = pki::move_cert(pki, "rejected", "trusted", &pattern)?;
+            writeln!(out, "trusted: {}", moved.display())?;
+        }
+        PkiAction::Reject { pattern } => {
+            let moved = pki::move_cert(pki, "trusted", "rejected", &pattern)?;
+            writeln!(out, "rejected: {}", moved.display())?;
+        }
+    }
     Ok(())
 }

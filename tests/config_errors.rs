@@ -78,7 +78,7 @@ unti = "mm"
     assert_eq!(
         errors(text),
         [
-            "gateway.toml:12:1: error: unknown field `unti`, expected one of `name`, `kind`, `address`, `type`, `order`, `bit`, `length`, `scale`, `offset`, `unit`, `description`, `writable`, `deadband`"
+            "gateway.toml:12:1: error: unknown field `unti`, expected one of `name`, `kind`, `address`, `type`, `order`, `bit`, `length`, `scale`, `offset`, `unit`, `description`, `writable`, `deadband`, `range`"
         ]
     );
 }
@@ -102,7 +102,7 @@ tpye = "u16"
     assert_eq!(
         errors(text),
         [
-            "gateway.toml:11:1: error: unknown field `tpye`, expected one of `name`, `kind`, `address`, `type`, `order`, `bit`, `length`, `scale`, `offset`, `unit`, `description`, `writable`, `deadband`"
+            "gateway.toml:11:1: error: unknown field `tpye`, expected one of `name`, `kind`, `address`, `type`, `order`, `bit`, `length`, `scale`, `offset`, `unit`, `description`, `writable`, `deadband`, `range`"
         ]
     );
 }
@@ -126,7 +126,7 @@ type = "u16"
     assert_eq!(
         errors(text),
         [
-            "gateway.toml:8:1: error: unknown field `nmae`, expected one of `name`, `kind`, `address`, `type`, `order`, `bit`, `length`, `scale`, `offset`, `unit`, `description`, `writable`, `deadband`"
+            "gateway.toml:8:1: error: unknown field `nmae`, expected one of `name`, `kind`, `address`, `type`, `order`, `bit`, `length`, `scale`, `offset`, `unit`, `description`, `writable`, `deadband`, `range`"
         ]
     );
 }
@@ -151,7 +151,7 @@ writeable = true
         errors(text),
         [
             "gateway.toml:6:1: error: unknown field `retires`, expected one of `name`, `protocol`, `host`, `port`, `baud`, `parity`, `stop_bits`, `data_bits`, `unit`, `poll`, `timeout`, `retries`, `order`, `max_gap`, `max_block`, `stale_after`, `pause_after_connect`, `pause_between_requests`, `demote_after`, `demote_for`, `backoff_min`, `backoff_max`, `tag`",
-            "gateway.toml:13:1: error: unknown field `writeable`, expected one of `name`, `kind`, `address`, `type`, `order`, `bit`, `length`, `scale`, `offset`, `unit`, `description`, `writable`, `deadband`",
+            "gateway.toml:13:1: error: unknown field `writeable`, expected one of `name`, `kind`, `address`, `type`, `order`, `bit`, `length`, `scale`, `offset`, `unit`, `description`, `writable`, `deadband`, `range`",
         ]
     );
 }

@@ -68,6 +68,8 @@ pub struct Config {
     pub ready_grace: Duration,
     /// The built-in simulator, when configured.
     pub simulator: Option<SimulatorConfig>,
+    /// The OPC UA server, when configured and enabled.
+    pub opcua: Option<OpcuaConfig>,
     /// Devices in config order; a device's index is its id everywhere.
     pub devices: Vec<DeviceConfig>,
     /// Accepted but suspicious settings, for `check` and the start-up log.
@@ -214,6 +216,8 @@ pub struct TagConfig {
     pub description: Option<String>,
     pub writable: bool,
     pub deadband: Option<f64>,
+    /// Engineering range (OPC UA EURange), min < max.
+    pub range: Option<(f64, f64)>,
     /// Line in the config, for messages at run time.
     pub line: usize,
 }
@@ -285,4 +289,76 @@ pub struct SimException {
     pub start: u16,
     pub count: u16,
     pub code: u8,
+}
+
+/// An OPC UA endpoint the server offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// No signing or encryption: anonymous read only (a password would cross in clear).
+    None,
+    Basic256Sha256Sign,
+    Basic256Sha256SignEncrypt,
+    Aes128Sha256RsaOaepSignEncrypt,
+    Aes256Sha256RsaPssSignEncrypt,
+}
+
+impl Security {
+    /// Config spellings, in the order they are documented.
+    pub const NAMES: [(&'static str, Security); 5] = [
+        ("none", Security::None),
+        ("basic256sha256-sign", Security::Basic256Sha256Sign),
+        (
+            "basic256sha256-sign-encrypt",
+            Security::Basic256Sha256SignEncrypt,
+        ),
+        (
+            "aes128-sha256-rsaoaep-sign-encrypt",
+            Security::Aes128Sha256RsaOaepSignEncrypt,
+        ),
+        (
+            "aes256-sha256-rsapss-sign-encrypt",
+            Security::Aes256Sha256RsaPssSignEncrypt,
+        ),
+    ];
+
+    /// True for endpoints that encrypt, the only ones that accept passwords.
+    pub fn encrypts(self) -> bool {
+        !matches!(self, Security::None | Security::Basic256Sha256Sign)
+    }
+}
+
+/// A user who may log in with a password.
+#[derive(Debug, Clone)]
+pub struct OpcuaUser {
+    pub name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub can_write: bool,
+}
+
+/// Bounds on what OPC UA clients may ask of the server.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OpcuaLimits {
+    pub max_sessions: usize,
+    pub max_subscriptions_per_session: usize,
+    /// Per subscription and per request.
+    pub max_monitored_items: usize,
+    pub max_message_size: usize,
+    pub max_chunk_count: usize,
+    pub min_publishing_interval: Duration,
+    pub min_sampling_interval: Duration,
+}
+
+/// The OPC UA server.
+#[derive(Debug, Clone)]
+pub struct OpcuaConfig {
+    pub listen: SocketAddr,
+    /// Host name in endpoint URLs; `None`: the machine's host name.
+    pub hostname: Option<String>,
+    pub pki_dir: std::path::PathBuf,
+    pub security: Vec<Security>,
+    /// Anonymous sessions allowed (always read-only).
+    pub anonymous_read: bool,
+    pub users: Vec<OpcuaUser>,
+    pub limits: OpcuaLimits,
 }

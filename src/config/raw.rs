@@ -17,6 +17,8 @@ pub struct RawConfig {
     pub simulator: Option<Spanned<RawSimulator>>,
     /// `[http]`: health and JSON API listener.
     pub http: Option<RawHttp>,
+    /// `[opcua]`: the OPC UA server.
+    pub opcua: Option<Spanned<RawOpcua>>,
     /// `[[device]]`: the devices to poll.
     #[serde(default)]
     pub device: Vec<Spanned<RawDevice>>,
@@ -40,6 +42,44 @@ pub struct RawHttp {
     pub metrics_tag_values: Option<Spanned<bool>>,
     /// How long /readyz waits for every device's first poll before it reports ready anyway.
     pub ready_grace: Option<Spanned<String>>,
+}
+
+/// `[opcua]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpcua {
+    /// Whether the server runs (default true when the section exists).
+    pub enabled: Option<Spanned<bool>>,
+    /// Socket address to bind.
+    pub listen: Option<Spanned<String>>,
+    /// Host name put in endpoint URLs; default: the machine's host name.
+    pub hostname: Option<Spanned<String>>,
+    /// Own certificate, trusted/ and rejected/ client certificates.
+    pub pki_dir: Option<Spanned<String>>,
+    /// Endpoints offered.
+    pub security: Option<Spanned<Vec<Spanned<String>>>>,
+    /// "off" or "read".
+    pub anonymous: Option<Spanned<String>>,
+    /// Users for username/password logins.
+    #[serde(default)]
+    pub user: Vec<Spanned<RawOpcuaUser>>,
+    pub max_sessions: Option<Spanned<i64>>,
+    pub max_subscriptions_per_session: Option<Spanned<i64>>,
+    pub max_monitored_items: Option<Spanned<i64>>,
+    pub max_message_size: Option<Spanned<i64>>,
+    pub max_chunk_count: Option<Spanned<i64>>,
+    pub min_publishing_interval: Option<Spanned<String>>,
+    pub min_sampling_interval: Option<Spanned<String>>,
+}
+
+/// `[[opcua.user]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpcuaUser {
+    pub name: Option<Spanned<String>>,
+    /// argon2id PHC string from `edge-gateway hash-password`.
+    pub password_hash: Option<Spanned<String>>,
+    pub can_write: Option<Spanned<bool>>,
 }
 
 /// `[simulator]`.
@@ -142,6 +182,8 @@ pub struct RawTag {
     pub description: Option<Spanned<String>>,
     pub writable: Option<Spanned<bool>>,
     pub deadband: Option<Spanned<f64>>,
+    /// Engineering range `[min, max]` (OPC UA EURange).
+    pub range: Option<Spanned<Vec<f64>>>,
 }
 
 /// An address as written: a 0-based number, or a Modicon-style string.

@@ -8,11 +8,13 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::diag::Diagnostics;
-use super::raw::{RawAddress, RawConfig, RawDevice, RawSimRegister, RawSimulator, RawTag};
+use super::raw::{
+    RawAddress, RawConfig, RawDevice, RawOpcua, RawSimRegister, RawSimulator, RawTag,
+};
 use super::{
     Backoff, Config, ConfigError, DEFAULT_HTTP_LISTEN, DEFAULT_MODBUS_PORT, DeviceConfig,
-    Generator, Link, Parity, SerialSettings, SimException, SimRegister, SimulatorConfig, TagConfig,
-    parse_duration,
+    Generator, Link, OpcuaConfig, OpcuaLimits, OpcuaUser, Parity, Security, SerialSettings,
+    SimException, SimRegister, SimulatorConfig, TagConfig, parse_duration,
 };
 use crate::modbus::codec::Encoding;
 use crate::modbus::plan::Limits;
@@ -228,6 +230,7 @@ fn build(raw: RawConfig, d: &mut Diagnostics) -> Config {
         true,
     );
     let simulator = raw.simulator.map(|s| build_simulator(&mut b, s));
+    let opcua = raw.opcua.and_then(|o| build_opcua(&mut b, o));
 
     let mut devices = Vec::new();
     let mut seen: HashMap<String, Range<usize>> = HashMap::new();
@@ -257,6 +260,7 @@ fn build(raw: RawConfig, d: &mut Diagnostics) -> Config {
         metrics_tag_values,
         ready_grace,
         simulator,
+        opcua,
         devices: devices.into_iter().map(|(_, d)| d).collect(),
         warnings: Vec::new(),
     }
@@ -888,6 +892,34 @@ fn build_tag(
         );
         ok = false;
     }
+    let range = match t.range.as_ref() {
+        None => None,
+        Some(r) if !numeric => {
+            b.d.error(
+                &r.span(),
+                format!("{p}range: only applies to numeric types"),
+            );
+            None
+        }
+        Some(r) => match r.get_ref().as_slice() {
+            [lo, hi] if lo.is_finite() && hi.is_finite() && lo < hi => Some((*lo, *hi)),
+            _ => {
+                b.d.error(
+                    &r.span(),
+                    format!("{p}range: must be [min, max] with min < max"),
+                );
+                None
+            }
+        },
+    };
+    if name.starts_with('_') {
+        let s = t.name.as_ref().map_or(span.clone(), Spanned::span);
+        b.d.error(
+            &s,
+            format!("{p}name: a leading '_' is reserved for the gateway's own nodes (_Status)"),
+        );
+        ok = false;
+    }
     if let Some(u) = t.unit.as_ref().filter(|u| u.get_ref().trim().is_empty()) {
         b.d.error(
             &u.span(),
@@ -906,6 +938,7 @@ fn build_tag(
         description: t.description.map(Spanned::into_inner),
         writable,
         deadband: t.deadband.map(Spanned::into_inner),
+        range,
         line,
     })
 }
@@ -1218,4 +1251,158 @@ fn toml_to_value(v: &toml::Value, t: DataType) -> Option<Value> {
         (_, toml::Value::Float(f)) => Some(Value::F64(*f)),
         _ => None,
     }
+}
+
+fn build_opcua(b: &mut Builder, o: Spanned<RawOpcua>) -> Option<OpcuaConfig> {
+    let span = o.span();
+    let o = o.into_inner();
+    let p = "opcua: ";
+    if o.enabled.as_ref().is_some_and(|e| !*e.get_ref()) {
+        return None;
+    }
+    let listen = socket_addr(b, "opcua: listen", o.listen.as_ref(), "0.0.0.0:4840");
+    let security = match o.security.as_ref() {
+        None => vec![
+            Security::Basic256Sha256SignEncrypt,
+            Security::Aes256Sha256RsaPssSignEncrypt,
+        ],
+        Some(list) => {
+            let mut out = Vec::new();
+            for name in list.get_ref() {
+                let n = name.get_ref().to_ascii_lowercase();
+                match Security::NAMES.iter().find(|(k, _)| *k == n) {
+                    Some((_, s)) if !out.contains(s) => out.push(*s),
+                    Some(_) => b.d.warn(&name.span(), format!("{p}security: {n:?} is listed twice")),
+                    None if n.starts_with("basic128rsa15") || n == "basic256" || n.starts_with("basic256-") => b.d.error(
+                        &name.span(),
+                        format!("{p}security: {n:?} is a deprecated policy (SHA-1, PKCS#1 v1.5) and is not offered"),
+                    ),
+                    None => b.d.error(
+                        &name.span(),
+                        format!(
+                            "{p}security: {n:?} is not an endpoint; use {}",
+                            Security::NAMES.iter().map(|(k, _)| format!("{k:?}")).collect::<Vec<_>>().join(", ")
+                        ),
+                    ),
+                }
+            }
+            if out.is_empty() && !b.d.table_has_error(&span) {
+                b.d.error(
+                    &list.span(),
+                    format!("{p}security: offer at least one endpoint"),
+                );
+            }
+            out
+        }
+    };
+    let anonymous_read = match o.anonymous.as_ref() {
+        None => false,
+        Some(a) => match a.get_ref().as_str() {
+            "off" => false,
+            "read" => true,
+            other => {
+                b.d.error(&a.span(), format!("{p}anonymous: {other:?} is not allowed; use \"off\" or \"read\" (anonymous sessions can never write)"));
+                false
+            }
+        },
+    };
+    let mut users: Vec<OpcuaUser> = Vec::new();
+    for u in o.user {
+        let uspan = u.span();
+        let u = u.into_inner();
+        let name = b.name("opcua user", u.name.as_ref(), &uspan, true);
+        let hash = match u.password_hash.as_ref() {
+            None => {
+                b.missing(&uspan, format!("{p}user {name:?}: missing key `password_hash` (make one with `edge-gateway hash-password`)"));
+                String::new()
+            }
+            Some(h) => {
+                let ok = argon2::password_hash::PasswordHash::new(h.get_ref())
+                    .is_ok_and(|ph| ph.algorithm.as_str() == "argon2id");
+                if !ok {
+                    b.d.error(&h.span(), format!("{p}user {name:?}: password_hash is not an argon2id hash; make one with `edge-gateway hash-password`"));
+                }
+                h.get_ref().clone()
+            }
+        };
+        if users.iter().any(|x| x.name == name) {
+            b.d.error(&uspan, format!("{p}user {name:?}: duplicate user name"));
+        }
+        users.push(OpcuaUser {
+            name,
+            password_hash: hash,
+            can_write: u.can_write.as_ref().is_some_and(|w| *w.get_ref()),
+        });
+    }
+    if !users.is_empty() && !security.iter().any(|s| s.encrypts()) {
+        b.d.warn(&span, format!("{p}users are configured but no sign-encrypt endpoint is offered; passwords are only accepted on those"));
+    }
+    if !anonymous_read
+        && (users.is_empty() || !security.iter().any(|s| s.encrypts()))
+        && !b.d.table_has_error(&span)
+    {
+        b.d.error(&span, format!("{p}nobody could log in: set anonymous = \"read\", or add [[opcua.user]] and a sign-encrypt endpoint"));
+    }
+    let mut limit =
+        |key: &str,
+         v: Option<&Spanned<i64>>,
+         range: std::ops::RangeInclusive<i64>,
+         default: i64| { usize::try_from(b.int(p, key, v, range, default)).unwrap_or(0) };
+    let max_sessions = limit("max_sessions", o.max_sessions.as_ref(), 1..=1000, 50);
+    let max_subscriptions_per_session = limit(
+        "max_subscriptions_per_session",
+        o.max_subscriptions_per_session.as_ref(),
+        1..=1000,
+        20,
+    );
+    let max_monitored_items = limit(
+        "max_monitored_items",
+        o.max_monitored_items.as_ref(),
+        1..=1_000_000,
+        100_000,
+    );
+    let max_message_size = limit(
+        "max_message_size",
+        o.max_message_size.as_ref(),
+        65_536..=268_435_456,
+        16 * 1024 * 1024,
+    );
+    let max_chunk_count = limit(
+        "max_chunk_count",
+        o.max_chunk_count.as_ref(),
+        1..=65_535,
+        512,
+    );
+    let limits = OpcuaLimits {
+        max_sessions,
+        max_subscriptions_per_session,
+        max_monitored_items,
+        max_message_size,
+        max_chunk_count,
+        min_publishing_interval: b.duration(
+            p,
+            "min_publishing_interval",
+            o.min_publishing_interval.as_ref(),
+            Duration::from_millis(50),
+            false,
+        ),
+        min_sampling_interval: b.duration(
+            p,
+            "min_sampling_interval",
+            o.min_sampling_interval.as_ref(),
+            Duration::from_millis(50),
+            false,
+        ),
+    };
+    Some(OpcuaConfig {
+        listen,
+        hostname: o.hostname.map(Spanned::into_inner),
+        pki_dir: o
+            .pki_dir
+            .map_or_else(|| "pki".into(), |p| p.into_inner().into()),
+        security,
+        anonymous_read,
+        users,
+        limits,
+    })
 }

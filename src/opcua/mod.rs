@@ -1,0 +1,459 @@
+//! The OPC UA server: the tag model for SCADA and HMI clients (async-opcua).
+//!
+//! - Address space from the config (`nodes`), values pushed from the tag store's
+//!   change feed, never polled; `_Status` variables and the session gauge once a second.
+//! - Writes go through `Engine::write` after the tag's `writable` flag and the
+//!   user's `can_write` are checked (`nodes`, `auth`).
+//! - Endpoints and user tokens from `[opcua]`; an own certificate with the
+//!   gateway's name and application URI is made on first start in `pki_dir`;
+//!   unknown client certificates are refused and stored in `pki_dir/rejected/`.
+//!
+//! URIs: application `urn:edge-gateway:<gateway>`, tag namespace
+//! `urn:edge-gateway:<gateway>:tags` (characters other than letters, digits,
+//! '.', '_' and '-' in the name become '-').
+
+mod auth;
+pub mod nodes;
+pub mod pki;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opcua::crypto::{CertificateStore, SecurityPolicy, X509Data};
+use opcua::server::address_space::add_namespaces;
+use opcua::server::diagnostics::NamespaceMetadata;
+use opcua::server::node_manager::memory::{InMemoryNodeManager, InMemoryNodeManagerBuilder};
+use opcua::server::{
+    ANONYMOUS_USER_TOKEN_ID, Limits, ServerBuilder, ServerEndpoint, ServerHandle, SubscriptionCache,
+};
+use opcua::types::{DateTime, MessageSecurityMode, NodeId, VariableId, Variant};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, OpcuaConfig, Security};
+use crate::engine::Engine;
+use crate::health::Health;
+use crate::tags::TagStore;
+use nodes::{GatewayNodes, NodeMap};
+
+/// Changes pushed to the address space in one call, at most.
+const PUSH_BATCH: usize = 4096;
+/// How often `_Status` variables and the session gauge are refreshed.
+const STATUS_PERIOD: Duration = Duration::from_secs(1);
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpcuaError {
+    #[error("cannot create the OPC UA certificate in {dir}: {reason}")]
+    Certificate { dir: String, reason: String },
+    #[error("OPC UA server setup: {0}")]
+    Setup(String),
+    #[error("cannot listen for OPC UA on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running OPC UA server; dropping it stops the server.
+pub struct OpcuaServer {
+    handle: ServerHandle,
+    /// Where clients connect, e.g. `opc.tcp://127.0.0.1:4840/`.
+    pub endpoint_url: String,
+    /// Namespace index of the tags.
+    pub namespace: u16,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for OpcuaServer {
+    fn drop(&mut self) {
+        self.handle.cancel();
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Letters, digits, '.', '_' and '-' kept; anything else becomes '-'.
+pub(crate) fn uri_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// The application URI of a gateway (also in its certificate).
+pub fn application_uri(gateway: &str) -> String {
+    format!("urn:edge-gateway:{}", uri_safe(gateway))
+}
+
+fn machine_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Create the own certificate and key unless both exist.
+fn ensure_certificate(
+    cfg: &OpcuaConfig,
+    gateway: &str,
+    app_uri: &str,
+    hostname: &str,
+) -> Result<(), OpcuaError> {
+    let cert = cfg.pki_dir.join(pki::OWN_CERT);
+    let key = cfg.pki_dir.join(pki::OWN_KEY);
+    if cert.exists() && key.exists() {
+        return Ok(());
+    }
+    // RFC 4514 separators in a subject value would corrupt the name.
+    let cn: String = gateway
+        .chars()
+        .map(|c| {
+            if matches!(c, ',' | '=' | '+' | '"' | '\\' | '<' | '>' | ';') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    let data = X509Data {
+        key_size: 2048,
+        common_name: cn,
+        organization: "edge-gateway".into(),
+        organizational_unit: String::new(),
+        country: String::new(),
+        state: String::new(),
+        alt_host_names: X509Data::alt_host_names(
+            app_uri,
+            Some(vec![hostname.to_owned()]),
+            true,
+            true,
+            true,
+        ),
+        certificate_duration_days: 3650,
+    };
+    let err = |reason: String| OpcuaError::Certificate {
+        dir: cfg.pki_dir.display().to_string(),
+        reason,
+    };
+    CertificateStore::create_certificate_and_key(&data, true, &cert, &key).map_err(err)?;
+    pki::restrict_key(&key).map_err(|e| err(e.to_string()))?;
+    tracing::info!(cert = %cert.display(), subject = %gateway, application_uri = app_uri, "created the OPC UA application certificate");
+    Ok(())
+}
+
+fn endpoint(security: Security, tokens: &[String]) -> (String, ServerEndpoint) {
+    let (policy, mode) = match security {
+        Security::None => (SecurityPolicy::None, MessageSecurityMode::None),
+        Security::Basic256Sha256Sign => (SecurityPolicy::Basic256Sha256, MessageSecurityMode::Sign),
+        Security::Basic256Sha256SignEncrypt => (
+            SecurityPolicy::Basic256Sha256,
+            MessageSecurityMode::SignAndEncrypt,
+        ),
+        Security::Aes128Sha256RsaOaepSignEncrypt => (
+            SecurityPolicy::Aes128Sha256RsaOaep,
+            MessageSecurityMode::SignAndEncrypt,
+        ),
+        Security::Aes256Sha256RsaPssSignEncrypt => (
+            SecurityPolicy::Aes256Sha256RsaPss,
+            MessageSecurityMode::SignAndEncrypt,
+        ),
+    };
+    let id = Security::NAMES
+        .iter()
+        .find(|(_, s)| *s == security)
+        .map_or("endpoint", |(n, _)| n);
+    (
+        id.to_owned(),
+        ServerEndpoint::new("/", policy, mode, tokens),
+    )
+}
+
+fn limits(cfg: &OpcuaConfig) -> Limits {
+    let mut l = Limits::default();
+    let items = cfg.limits.max_monitored_items;
+    l.max_sessions = cfg.limits.max_sessions;
+    l.max_message_size = cfg.limits.max_message_size;
+    l.max_chunk_count = cfg.limits.max_chunk_count;
+    // The decoder caps every array, request item lists included.
+    l.max_array_length = items.max(l.max_array_length);
+    l.subscriptions.max_subscriptions_per_session = cfg.limits.max_subscriptions_per_session;
+    l.subscriptions.max_monitored_items_per_sub = items;
+    l.subscriptions.min_publishing_interval_ms =
+        cfg.limits.min_publishing_interval.as_secs_f64() * 1000.0;
+    l.subscriptions.min_sampling_interval_ms =
+        cfg.limits.min_sampling_interval.as_secs_f64() * 1000.0;
+    l.operational.max_monitored_items_per_call = items;
+    l.operational.max_nodes_per_read = items.max(l.operational.max_nodes_per_read);
+    l.operational.max_nodes_per_browse = items.max(l.operational.max_nodes_per_browse);
+    l.operational.max_references_per_browse_node =
+        items.max(l.operational.max_references_per_browse_node);
+    l
+}
+
+/// Start the server for `config.opcua` on a bound listener; returns once it accepts.
+pub async fn start(
+    config: &Config,
+    cfg: &OpcuaConfig,
+    engine: Arc<Engine>,
+    health: Arc<Health>,
+) -> Result<OpcuaServer, OpcuaError> {
+    let gateway = config.gateway_name.clone();
+    let app_uri = application_uri(&gateway);
+    let hostname = cfg.hostname.clone().unwrap_or_else(|| {
+        // On loopback, the address itself is what clients dial.
+        if cfg.listen.ip().is_loopback() {
+            cfg.listen.ip().to_string()
+        } else {
+            machine_hostname()
+        }
+    });
+    pki::ensure_dirs(&cfg.pki_dir).map_err(|e| OpcuaError::Certificate {
+        dir: cfg.pki_dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    ensure_certificate(cfg, &gateway, &app_uri, &hostname)?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| OpcuaError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| OpcuaError::Listen {
+            addr: cfg.listen,
+            source,
+        })?
+        .port();
+    let endpoint_url = format!("opc.tcp://{hostname}:{port}/");
+
+    let auth = auth::GatewayAuth::new(cfg.anonymous_read, &cfg.users);
+    let tokens: Vec<String> = if cfg.anonymous_read {
+        vec![ANONYMOUS_USER_TOKEN_ID.to_owned()]
+    } else {
+        Vec::new()
+    };
+    let ns_uri = nodes::namespace_uri(&gateway);
+    let nodes_config = config.clone();
+    let (nodes_engine, nodes_auth, nodes_ns_uri) = (engine.clone(), auth.clone(), ns_uri.clone());
+    let mut builder = ServerBuilder::new()
+        .application_name(gateway.clone())
+        .application_uri(app_uri.clone())
+        .product_uri("urn:edge-gateway")
+        .host(hostname.clone())
+        .port(port)
+        .discovery_urls(vec![endpoint_url.clone()])
+        .pki_dir(cfg.pki_dir.clone())
+        .certificate_path(pki::OWN_CERT)
+        .private_key_path(pki::OWN_KEY)
+        .create_sample_keypair(false)
+        .trust_client_certs(false)
+        .diagnostics_enabled(true)
+        .limits(limits(cfg))
+        .subscription_poll_interval_ms(
+            u64::try_from(cfg.limits.min_publishing_interval.as_millis())
+                .unwrap_or(100)
+                .max(10),
+        )
+        .with_authenticator(auth)
+        .with_node_manager(InMemoryNodeManagerBuilder::new(
+            move |ctx, space: &mut opcua::server::address_space::AddressSpace| {
+                let ns = add_namespaces(&ctx, space, &[nodes_ns_uri.as_str()])
+                    .first()
+                    .copied()
+                    .unwrap_or(2);
+                let map = Arc::new(nodes::populate(space, ns, &nodes_config));
+                let meta = NamespaceMetadata {
+                    namespace_uri: nodes_ns_uri,
+                    namespace_index: ns,
+                    ..Default::default()
+                };
+                GatewayNodes::new(meta, nodes_engine, nodes_auth, map, &nodes_config)
+            },
+        ));
+    for security in &cfg.security {
+        let (id, ep) = endpoint(*security, &tokens);
+        builder = builder.add_endpoint(id, ep);
+    }
+    let (server, handle) = builder.build().map_err(OpcuaError::Setup)?;
+    let nm: Arc<InMemoryNodeManager<GatewayNodes>> = handle
+        .node_managers()
+        .get_of_type()
+        .ok_or_else(|| OpcuaError::Setup("node manager missing".into()))?;
+    let namespace = handle.get_namespace_index(&ns_uri).unwrap_or(2);
+    let map = nm.inner().map.clone();
+    let subscriptions = handle.subscriptions().clone();
+    let store = engine.store().clone();
+
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = server.run_with(listener).await {
+            tracing::error!(error = %e, "OPC UA server stopped");
+        }
+    }));
+    tasks.push(tokio::spawn(push_values(
+        store.clone(),
+        nm.clone(),
+        subscriptions.clone(),
+        map.clone(),
+    )));
+    tasks.push(tokio::spawn(refresh_status(
+        store,
+        nm,
+        subscriptions,
+        map,
+        handle.clone(),
+        health,
+    )));
+    tracing::info!(endpoint = %endpoint_url, namespace = %ns_uri, security = ?cfg.security, anonymous_read = cfg.anonymous_read, users = cfg.users.len(), "OPC UA server listening");
+    Ok(OpcuaServer {
+        handle,
+        endpoint_url,
+        namespace,
+        tasks,
+    })
+}
+
+/// Every tag's current state, for the first push and after the feed lagged.
+fn full_sync(
+    store: &TagStore,
+    nm: &InMemoryNodeManager<GatewayNodes>,
+    subs: &SubscriptionCache,
+    map: &NodeMap,
+) {
+    let now = DateTime::now();
+    let values: Vec<_> = map
+        .tags
+        .iter()
+        .enumerate()
+        .filter_map(|(id, node)| {
+            let s = store.snapshot(id)?;
+            Some((
+                node,
+                None,
+                nodes::data_value(s.value.as_ref(), s.quality, s.source_time, now),
+            ))
+        })
+        .collect();
+    for chunk in values.chunks(PUSH_BATCH) {
+        if let Err(e) = nm.set_values(subs, chunk.iter().map(|(n, r, d)| (*n, *r, d.clone()))) {
+            tracing::warn!(error = %e, "OPC UA full sync failed");
+        }
+    }
+}
+
+/// Push every change from the tag store's feed into the address space, in batches.
+async fn push_values(
+    store: Arc<TagStore>,
+    nm: Arc<InMemoryNodeManager<GatewayNodes>>,
+    subs: Arc<SubscriptionCache>,
+    map: Arc<NodeMap>,
+) {
+    let mut feed = store.subscribe();
+    full_sync(&store, &nm, &subs, &map);
+    let mut batch = Vec::with_capacity(PUSH_BATCH);
+    loop {
+        let first = match feed.recv().await {
+            Ok(c) => c,
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    missed = n,
+                    "OPC UA fell behind the change feed; resynchronising every tag"
+                );
+                full_sync(&store, &nm, &subs, &map);
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        let now = DateTime::now();
+        batch.clear();
+        batch.push(first);
+        while batch.len() < PUSH_BATCH {
+            match feed.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let values = batch.iter().filter_map(|c| {
+            let node = map.tags.get(c.id)?;
+            Some((
+                node,
+                None,
+                nodes::data_value(c.value.as_ref(), c.quality, Some(c.source_time), now),
+            ))
+        });
+        if let Err(e) = nm.set_values(&subs, values) {
+            tracing::warn!(error = %e, "OPC UA value push failed");
+        }
+    }
+}
+
+/// `_Status` variables and the open-session gauge, once a second.
+async fn refresh_status(
+    store: Arc<TagStore>,
+    nm: Arc<InMemoryNodeManager<GatewayNodes>>,
+    subs: Arc<SubscriptionCache>,
+    map: Arc<NodeMap>,
+    handle: ServerHandle,
+    health: Arc<Health>,
+) {
+    let mut tick = tokio::time::interval(STATUS_PERIOD);
+    loop {
+        tick.tick().await;
+        let now = DateTime::now();
+        let mut values: Vec<(NodeId, Variant)> = Vec::new();
+        for (d, nodes) in map.status.iter().enumerate() {
+            let Some(s) = store.device_status(d) else {
+                continue;
+            };
+            values.push((nodes.connected.clone(), Variant::Boolean(s.connected)));
+            values.push((
+                nodes.last_error.clone(),
+                Variant::String(s.last_error.unwrap_or_default().as_str().into()),
+            ));
+            values.push((
+                nodes.poll_duration.clone(),
+                Variant::Double(s.last_poll_duration.as_secs_f64() * 1000.0),
+            ));
+            values.push((
+                nodes.requests_per_cycle.clone(),
+                Variant::UInt32(s.requests_per_cycle),
+            ));
+        }
+        let dvs = values.iter().map(|(id, v)| {
+            let dv = opcua::types::DataValue {
+                value: Some(v.clone()),
+                status: Some(opcua::types::StatusCode::Good),
+                source_timestamp: Some(now),
+                server_timestamp: Some(now),
+                ..Default::default()
+            };
+            (id, None, dv)
+        });
+        if let Err(e) = nm.set_values(&subs, dvs) {
+            tracing::warn!(error = %e, "OPC UA status push failed");
+        }
+        let sessions = match handle
+            .info()
+            .summary()
+            .get(VariableId::Server_ServerDiagnostics_ServerDiagnosticsSummary_CurrentSessionCount)
+            .and_then(|dv| dv.value)
+        {
+            Some(Variant::UInt32(n)) => u64::from(n),
+            _ => 0,
+        };
+        health
+            .opcua_sessions
+            .store(sessions, std::sync::atomic::Ordering::Relaxed);
+    }
+}

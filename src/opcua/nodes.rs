@@ -1,0 +1,508 @@
+//! The gateway's address space and its node manager.
+//!
+//! `Objects/<gateway>/<device>/<tag>` with NodeIds `ns=<gateway ns>;s=<device>.<tag>`,
+//! stable across restarts and reordering. Device folders are `s=<device>`, the
+//! gateway folder `s=gateway:<name>`; each device has `_Status` variables
+//! (`s=<device>._Status.Connected` …). Config validation keeps these apart:
+//! device names have no '.' or ':', and tag names cannot start with '_'.
+//!
+//! Writes are handled here, asynchronously: the library's simple write callback
+//! runs under the address-space lock and cannot wait for a device.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opcua::server::address_space::{AccessLevel, AddressSpace, ObjectBuilder, VariableBuilder};
+use opcua::server::diagnostics::NamespaceMetadata;
+use opcua::server::node_manager::memory::InMemoryNodeManagerImpl;
+use opcua::server::node_manager::{RequestContext, ServerContext, WriteNode};
+use opcua::sync::RwLock;
+use opcua::types::{
+    AttributeId, DataTypeId, DataValue, DateTime, EUInformation, LocalizedText, NodeId,
+    QualifiedName, Range, StatusCode, UAString, VariableTypeId, Variant,
+};
+
+use super::auth::GatewayAuth;
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::modbus::bus::WriteError;
+use crate::modbus::codec::CodecError;
+use crate::tags::{BadCause, DataType, Quality, TagId, Value};
+
+/// NodeIds of one device's `_Status` variables.
+#[derive(Debug, Clone)]
+pub struct StatusNodes {
+    pub connected: NodeId,
+    pub last_error: NodeId,
+    pub poll_duration: NodeId,
+    pub requests_per_cycle: NodeId,
+}
+
+/// Where every tag and status variable lives.
+#[derive(Debug, Default)]
+pub struct NodeMap {
+    /// NodeId of each tag, by `TagId`.
+    pub tags: Vec<NodeId>,
+    /// The reverse: tag by NodeId.
+    pub by_node: HashMap<NodeId, TagId>,
+    /// Per device, in config order.
+    pub status: Vec<StatusNodes>,
+}
+
+/// The in-memory node manager's custom part: namespace, writes.
+pub struct GatewayNodes {
+    namespace: NamespaceMetadata,
+    engine: Arc<Engine>,
+    auth: Arc<GatewayAuth>,
+    /// Shared with the value pump.
+    pub map: Arc<NodeMap>,
+    /// Longest a write may wait for its device: its timeout plus slack.
+    write_timeouts: Vec<Duration>,
+}
+
+/// SourceTimestamp from a wall-clock time.
+pub fn datetime(t: SystemTime) -> DateTime {
+    // OPC UA counts 100 ns ticks from 1601-01-01.
+    const TICKS_1601_TO_1970: i64 = 116_444_736_000_000_000;
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let ticks = i64::try_from(d.as_nanos() / 100).unwrap_or(i64::MAX - TICKS_1601_TO_1970);
+    DateTime::from(ticks.saturating_add(TICKS_1601_TO_1970))
+}
+
+/// StatusCode of a quality, exactly as DESIGN.md maps it.
+pub fn status_code(q: Quality) -> StatusCode {
+    match q {
+        Quality::Good => StatusCode::Good,
+        Quality::Uncertain(_) => StatusCode::UncertainLastUsableValue,
+        Quality::Bad(BadCause::Communication) => StatusCode::BadCommunicationError,
+        Quality::Bad(BadCause::Timeout) => StatusCode::BadTimeout,
+        Quality::Bad(BadCause::Exception(_)) => StatusCode::BadDeviceFailure,
+        Quality::Bad(BadCause::Decode) => StatusCode::BadDataUnavailable,
+        Quality::Bad(BadCause::Waiting) => StatusCode::BadWaitingForInitialData,
+    }
+}
+
+/// A tag value as a Variant of the node's DataType.
+pub fn variant(v: &Value) -> Variant {
+    match v {
+        Value::Bool(b) => Variant::Boolean(*b),
+        Value::U16(x) => Variant::UInt16(*x),
+        Value::I16(x) => Variant::Int16(*x),
+        Value::U32(x) => Variant::UInt32(*x),
+        Value::I32(x) => Variant::Int32(*x),
+        Value::U64(x) => Variant::UInt64(*x),
+        Value::I64(x) => Variant::Int64(*x),
+        Value::F32(x) => Variant::Float(*x),
+        Value::F64(x) => Variant::Double(*x),
+        Value::String(s) => Variant::String(UAString::from(s.as_str())),
+    }
+}
+
+/// A written Variant as a tag value; the codec range-checks it for the tag.
+fn value_of(v: &Variant) -> Option<Value> {
+    Some(match v {
+        Variant::Boolean(b) => Value::Bool(*b),
+        Variant::SByte(x) => Value::I16(i16::from(*x)),
+        Variant::Byte(x) => Value::U16(u16::from(*x)),
+        Variant::Int16(x) => Value::I16(*x),
+        Variant::UInt16(x) => Value::U16(*x),
+        Variant::Int32(x) => Value::I32(*x),
+        Variant::UInt32(x) => Value::U32(*x),
+        Variant::Int64(x) => Value::I64(*x),
+        Variant::UInt64(x) => Value::U64(*x),
+        Variant::Float(x) => Value::F32(*x),
+        Variant::Double(x) => Value::F64(*x),
+        Variant::String(s) => Value::String(s.value().clone().unwrap_or_default()),
+        _ => return None,
+    })
+}
+
+fn data_type_id(t: DataType) -> DataTypeId {
+    match t {
+        DataType::Bool => DataTypeId::Boolean,
+        DataType::U16 => DataTypeId::UInt16,
+        DataType::I16 => DataTypeId::Int16,
+        DataType::U32 => DataTypeId::UInt32,
+        DataType::I32 => DataTypeId::Int32,
+        DataType::U64 => DataTypeId::UInt64,
+        DataType::I64 => DataTypeId::Int64,
+        DataType::F32 => DataTypeId::Float,
+        DataType::F64 => DataTypeId::Double,
+        DataType::String => DataTypeId::String,
+    }
+}
+
+/// UNECE Recommendation 20 common codes for the units a gateway meets most.
+const UNECE: [(&str, &str, &str); 22] = [
+    ("V", "VLT", "volt"),
+    ("mV", "2Z", "millivolt"),
+    ("kV", "KVT", "kilovolt"),
+    ("A", "AMP", "ampere"),
+    ("mA", "4K", "milliampere"),
+    ("W", "WTT", "watt"),
+    ("kW", "KWT", "kilowatt"),
+    ("Wh", "WHR", "watt hour"),
+    ("kWh", "KWH", "kilowatt hour"),
+    ("var", "D44", "var"),
+    ("kvar", "KVR", "kilovar"),
+    ("VA", "D46", "volt - ampere"),
+    ("kVA", "KVA", "kilovolt - ampere"),
+    ("Hz", "HTZ", "hertz"),
+    ("Cel", "CEL", "degree Celsius"),
+    ("°C", "CEL", "degree Celsius"),
+    ("bar", "BAR", "bar"),
+    ("Pa", "PAL", "pascal"),
+    ("kPa", "KPA", "kilopascal"),
+    ("rpm", "RPM", "revolutions per minute"),
+    ("%", "P1", "percent"),
+    ("m3/h", "MQH", "cubic metre per hour"),
+];
+
+/// EUInformation for a unit: the UNECE code when known, else unitId -1 with the text.
+pub fn eu_information(unit: &str) -> EUInformation {
+    let (unit_id, description) = UNECE.iter().find(|(u, _, _)| *u == unit).map_or(
+        (-1, unit.to_owned()),
+        |(_, code, desc)| {
+            // Part 8 §5.6.3: the code's characters, big-endian, in an Int32.
+            let id = code.bytes().fold(0i32, |acc, b| (acc << 8) | i32::from(b));
+            (id, (*desc).to_owned())
+        },
+    );
+    EUInformation {
+        namespace_uri: "http://www.opcfoundation.org/UA/units/un/cefact".into(),
+        unit_id,
+        display_name: LocalizedText::new("", unit),
+        description: LocalizedText::new("", &description),
+    }
+}
+
+/// The namespace URI of a gateway's tags.
+pub fn namespace_uri(gateway: &str) -> String {
+    format!("urn:edge-gateway:{}:tags", super::uri_safe(gateway))
+}
+
+/// Build the address space for `config` in namespace `ns`.
+pub fn populate(space: &mut AddressSpace, ns: u16, config: &Config) -> NodeMap {
+    let mut map = NodeMap::default();
+    let root = NodeId::new(ns, format!("gateway:{}", config.gateway_name));
+    ObjectBuilder::new(
+        &root,
+        QualifiedName::new(ns, config.gateway_name.as_str()),
+        config.gateway_name.as_str(),
+    )
+    .is_folder()
+    .description(format!("edge-gateway {}", config.gateway_name))
+    .organized_by(NodeId::objects_folder_id())
+    .insert(space);
+    for dev in &config.devices {
+        let folder = NodeId::new(ns, dev.name.clone());
+        ObjectBuilder::new(
+            &folder,
+            QualifiedName::new(ns, dev.name.as_str()),
+            dev.name.as_str(),
+        )
+        .is_folder()
+        .description(format!(
+            "Modbus unit {} at {}",
+            dev.unit,
+            dev.link.bus_key()
+        ))
+        .organized_by(root.clone())
+        .insert(space);
+        let sampling_ms = dev.poll.as_secs_f64() * 1000.0;
+        for tag in &dev.tags {
+            let id = NodeId::new(ns, format!("{}.{}", dev.name, tag.name));
+            let presented = tag.encoding.presented_type();
+            let access = if tag.writable {
+                AccessLevel::CURRENT_READ | AccessLevel::CURRENT_WRITE
+            } else {
+                AccessLevel::CURRENT_READ
+            };
+            let analog = presented.is_numeric() && tag.unit.is_some();
+            let type_definition = match (analog, tag.range.is_some()) {
+                (true, true) => VariableTypeId::AnalogItemType,
+                // AnalogItemType makes EURange mandatory; without a range the unit-only type fits.
+                (true, false) => VariableTypeId::AnalogUnitType,
+                (false, _) => VariableTypeId::BaseDataVariableType,
+            };
+            let mut builder = VariableBuilder::new(
+                &id,
+                QualifiedName::new(ns, tag.name.as_str()),
+                tag.name.as_str(),
+            )
+            .data_type(data_type_id(presented))
+            .value_rank(-1)
+            .value(Variant::Empty)
+            .access_level(access)
+            .user_access_level(access)
+            .minimum_sampling_interval(sampling_ms)
+            .has_type_definition(type_definition)
+            .organized_by(folder.clone());
+            if let Some(d) = &tag.description {
+                builder = builder.description(d.as_str());
+            }
+            builder.insert(space);
+            if analog && let Some(unit) = &tag.unit {
+                VariableBuilder::new(
+                    &NodeId::new(ns, format!("{}.{}.EngineeringUnits", dev.name, tag.name)),
+                    "EngineeringUnits",
+                    "EngineeringUnits",
+                )
+                .data_type(DataTypeId::EUInformation)
+                .value(eu_information(unit))
+                .has_type_definition(VariableTypeId::PropertyType)
+                .property_of(id.clone())
+                .insert(space);
+            }
+            if let Some((low, high)) = tag.range {
+                VariableBuilder::new(
+                    &NodeId::new(ns, format!("{}.{}.EURange", dev.name, tag.name)),
+                    "EURange",
+                    "EURange",
+                )
+                .data_type(DataTypeId::Range)
+                .value(Range { low, high })
+                .has_type_definition(VariableTypeId::PropertyType)
+                .property_of(id.clone())
+                .insert(space);
+            }
+            map.by_node.insert(id.clone(), map.tags.len());
+            map.tags.push(id);
+        }
+        let status_folder = NodeId::new(ns, format!("{}._Status", dev.name));
+        ObjectBuilder::new(&status_folder, QualifiedName::new(ns, "_Status"), "_Status")
+            .is_folder()
+            .description("Health of the device's polling")
+            .organized_by(folder.clone())
+            .insert(space);
+        let status_var =
+            |name: &str, ty: DataTypeId, initial: Variant, space: &mut AddressSpace| {
+                let id = NodeId::new(ns, format!("{}._Status.{name}", dev.name));
+                VariableBuilder::new(&id, QualifiedName::new(ns, name), name)
+                    .data_type(ty)
+                    .value_rank(-1)
+                    .value(initial)
+                    .organized_by(status_folder.clone())
+                    .insert(space);
+                id
+            };
+        map.status.push(StatusNodes {
+            connected: status_var(
+                "Connected",
+                DataTypeId::Boolean,
+                Variant::Boolean(false),
+                space,
+            ),
+            last_error: status_var(
+                "LastError",
+                DataTypeId::String,
+                Variant::String(UAString::from("")),
+                space,
+            ),
+            poll_duration: status_var(
+                "PollDuration",
+                DataTypeId::Double,
+                Variant::Double(0.0),
+                space,
+            ),
+            requests_per_cycle: status_var(
+                "RequestsPerCycle",
+                DataTypeId::UInt32,
+                Variant::UInt32(0),
+                space,
+            ),
+        });
+    }
+    map
+}
+
+impl GatewayNodes {
+    /// The node manager for `config`, writing through `engine`.
+    pub fn new(
+        namespace: NamespaceMetadata,
+        engine: Arc<Engine>,
+        auth: Arc<GatewayAuth>,
+        map: Arc<NodeMap>,
+        config: &Config,
+    ) -> Self {
+        let write_timeouts = config
+            .devices
+            .iter()
+            .map(|d| d.timeout.saturating_mul(2) + Duration::from_secs(1))
+            .collect();
+        GatewayNodes {
+            namespace,
+            engine,
+            auth,
+            map,
+            write_timeouts,
+        }
+    }
+
+    /// Write one tag through the engine; the StatusCode the client gets.
+    async fn write_tag(&self, id: TagId, value: Value) -> StatusCode {
+        let Some(meta) = self.engine.store().metas().get(id).cloned() else {
+            return StatusCode::BadNodeIdUnknown;
+        };
+        let limit = self
+            .write_timeouts
+            .get(meta.device)
+            .copied()
+            .unwrap_or(Duration::from_secs(5));
+        match tokio::time::timeout(
+            limit,
+            self.engine.write(&meta.device_name, &meta.name, value),
+        )
+        .await
+        {
+            Err(_) => StatusCode::BadTimeout,
+            Ok(Ok(_)) => StatusCode::Good,
+            Ok(Err(e)) => match e {
+                WriteError::UnknownTag => StatusCode::BadNodeIdUnknown,
+                WriteError::NotWritable => StatusCode::BadNotWritable,
+                WriteError::Encode(CodecError::TypeMismatch { .. }) => StatusCode::BadTypeMismatch,
+                WriteError::Encode(_) => StatusCode::BadOutOfRange,
+                WriteError::Timeout(_) => StatusCode::BadTimeout,
+                WriteError::Communication(_) => StatusCode::BadCommunicationError,
+                WriteError::Exception(_) => StatusCode::BadDeviceFailure,
+                WriteError::Busy => StatusCode::BadTooManyOperations,
+                WriteError::Closed => StatusCode::BadShutdown,
+            },
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl InMemoryNodeManagerImpl for GatewayNodes {
+    async fn init(&self, _address_space: &mut AddressSpace, _context: ServerContext) {}
+
+    fn name(&self) -> &str {
+        "edge-gateway"
+    }
+
+    fn namespaces(&self) -> Vec<NamespaceMetadata> {
+        vec![self.namespace.clone()]
+    }
+
+    async fn write(
+        &self,
+        context: &RequestContext,
+        address_space: &RwLock<AddressSpace>,
+        nodes_to_write: &mut [&mut WriteNode],
+    ) -> Result<(), StatusCode> {
+        let may_write = self.auth.may_write(context.user_token());
+        let metas = self.engine.store().metas();
+        // Phase 1, under the locks and without awaiting: decide what may go to a device.
+        let mut jobs: Vec<(usize, TagId, Value)> = Vec::new();
+        {
+            let mut space = address_space.write();
+            let type_tree = context.type_tree().read();
+            for (i, node) in nodes_to_write.iter_mut().enumerate() {
+                let w = node.value();
+                let Some(&tag) = self.map.by_node.get(&w.node_id) else {
+                    // Folders, properties, _Status: read-only.
+                    let status = if space.find(&w.node_id).is_some() {
+                        StatusCode::BadNotWritable
+                    } else {
+                        StatusCode::BadNodeIdUnknown
+                    };
+                    node.set_status(status);
+                    continue;
+                };
+                if w.attribute_id != AttributeId::Value || w.index_range.has_range() {
+                    node.set_status(StatusCode::BadWriteNotSupported);
+                    continue;
+                }
+                if !metas.get(tag).is_some_and(|m| m.writable) {
+                    node.set_status(StatusCode::BadNotWritable);
+                    continue;
+                }
+                if !may_write {
+                    node.set_status(StatusCode::BadUserAccessDenied);
+                    continue;
+                }
+                // The library checks the Variant against the node's DataType.
+                if let Err(e) = space.validate_node_write(context, w, &*type_tree) {
+                    node.set_status(e);
+                    continue;
+                }
+                match w.value.value.as_ref().and_then(value_of) {
+                    Some(v) => jobs.push((i, tag, v)),
+                    None => node.set_status(StatusCode::BadTypeMismatch),
+                }
+            }
+        }
+        // Phase 2: the device round trips, after the locks are released.
+        for (i, tag, value) in jobs {
+            let status = self.write_tag(tag, value).await;
+            tracing::info!(user = %context.user_token().0, tag = %self.map.tags.get(tag).map(ToString::to_string).unwrap_or_default(), status = %status, "OPC UA write");
+            if let Some(node) = nodes_to_write.get_mut(i) {
+                node.set_status(status);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A DataValue for a tag snapshot. A bad tag carries an empty Variant: no
+/// stale number for a client to mistake for data, a change even for clients
+/// without a StatusValue filter, and (unlike no value at all) the library keeps
+/// the status with it when the node is read.
+pub fn data_value(
+    value: Option<&Value>,
+    quality: Quality,
+    source: Option<SystemTime>,
+    now: DateTime,
+) -> DataValue {
+    let value = match quality {
+        Quality::Bad(_) => Some(Variant::Empty),
+        _ => Some(value.map_or(Variant::Empty, variant)),
+    };
+    DataValue {
+        value,
+        status: Some(status_code(quality)),
+        source_timestamp: source.map(datetime),
+        server_timestamp: Some(now),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unece_codes_are_packed_big_endian() {
+        assert_eq!(eu_information("V").unit_id, 5_655_636); // "VLT"
+        assert_eq!(eu_information("°C").unit_id, 4_408_652); // "CEL"
+        assert_eq!(eu_information("%").unit_id, 0x5031); // "P1"
+        assert_eq!(eu_information("furlong").unit_id, -1);
+    }
+
+    #[test]
+    fn source_timestamps_convert_to_opc_ua_ticks() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_309_323_456);
+        assert_eq!(datetime(t).to_rfc3339(), "2026-11-22T01:02:03.456Z");
+    }
+
+    #[test]
+    fn quality_maps_to_design_status_codes() {
+        assert_eq!(
+            status_code(Quality::Uncertain(BadCause::Timeout)),
+            StatusCode::UncertainLastUsableValue
+        );
+        assert_eq!(
+            status_code(Quality::Bad(BadCause::Exception(2))),
+            StatusCode::BadDeviceFailure
+        );
+        assert_eq!(
+            status_code(Quality::Bad(BadCause::Decode)),
+            StatusCode::BadDataUnavailable
+        );
+        assert_eq!(
+            status_code(Quality::Bad(BadCause::Waiting)),
+            StatusCode::BadWaitingForInitialData
+        );
+    }
+}

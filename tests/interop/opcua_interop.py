@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""The OPC UA server checked by an independent client (Python asyncua).
+
+Runs the gateway on the shipped gateway.toml (ports moved to free loopback
+ports, two users added) against `edge-gateway simulate` in its own process, so
+the simulator can be stopped and restarted. Usage:
+
+    python opcua_interop.py path/to/edge-gateway path/to/gateway.toml
+
+Prints one line per check and ends with "interop: N passed, M failed".
+"""
+import asyncio
+import datetime
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from asyncua import Client, ua
+from asyncua.crypto.cert_gen import setup_self_signed_certificate
+from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+BIN, SHIPPED = sys.argv[1], sys.argv[2]
+NS_URI = "urn:edge-gateway:line-3:tags"
+PASSED, FAILED = [], []
+
+
+def check(name, ok, detail=""):
+    (PASSED if ok else FAILED).append(name)
+    print(f"{'ok  ' if ok else 'FAIL'} {name}{'' if ok else ': ' + str(detail)}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def hash_password(pw):
+    out = subprocess.run([BIN, "hash-password"], input=f"{pw}\n{pw}\n", capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def prepare(work):
+    http, opc, sim = free_port(), free_port(), free_port()
+    text = open(SHIPPED).read()
+    text = text.replace("127.0.0.1:9898", f"127.0.0.1:{http}").replace("127.0.0.1:4840", f"127.0.0.1:{opc}")
+    text = text.replace("127.0.0.1:5020", f"127.0.0.1:{sim}")
+    text = re.sub(r"(\[simulator\]\s*\nenabled = )true", r"\1false", text)
+    text += f"""
+[[opcua.user]]
+name = "operator"
+password_hash = "{hash_password('op-secret')}"
+can_write = true
+
+[[opcua.user]]
+name = "viewer"
+password_hash = "{hash_password('view-secret')}"
+can_write = false
+"""
+    cfg = os.path.join(work, "gateway.toml")
+    open(cfg, "w").write(text)
+    return cfg, http, opc, sim
+
+
+def start_sim(cfg, port, work):
+    return subprocess.Popen([BIN, "simulate", "-c", cfg, "--listen", f"127.0.0.1:{port}"], cwd=work,
+                            stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "sim.log"), "a"))
+
+
+async def wait_for_endpoint(url, deadline=30):
+    start = time.monotonic()
+    while time.monotonic() - start < deadline:
+        try:
+            async with Client(url, timeout=2):
+                return True
+        except Exception:
+            await asyncio.sleep(0.3)
+    return False
+
+
+def read_register(sim_port, unit, address):
+    kind = ["--type", "bool"] if address[0] in "01" else []
+    out = subprocess.run([BIN, "read", "--host", f"127.0.0.1:{sim_port}", "--unit", str(unit), "--address", address, *kind],
+                         capture_output=True, text=True)
+    m = re.search(r"\[0x([0-9A-F]{4})\]", out.stdout)
+    return int(m.group(1), 16) if m else None
+
+
+async def status_of(coro):
+    try:
+        await coro
+        return "Good"
+    except ua.UaStatusCodeError as e:
+        return ua.StatusCode(e.code).name
+    except Exception as e:  # a client-side refusal before the wire
+        return type(e).__name__
+
+
+async def secure_client(url, work, user=None, password=None):
+    c = Client(url, timeout=5)
+    key, cert = Path(work) / "client-key.pem", Path(work) / "client-cert.der"
+    if not cert.exists():
+        await setup_self_signed_certificate(key, cert, "urn:edge-gateway:interop-client", socket.gethostname(),
+                                            [ExtendedKeyUsageOID.CLIENT_AUTH], {"commonName": "interop-client"})
+    await c.set_security(SecurityPolicyBasic256Sha256, str(cert), str(key), mode=ua.MessageSecurityMode.SignAndEncrypt)
+    if user:
+        c.set_user(user)
+        c.set_password(password)
+    return c
+
+
+EXPECTED_TYPES = {
+    "meter1": {"voltage_l1": "Float", "voltage_l2": "Float", "voltage_l3": "Float", "current_l1": "Float",
+               "frequency": "Float", "import_energy": "Float"},
+    "plc1": {"pump_run": "Boolean", "alarm_horn": "Boolean", "speed_setpoint": "Double", "tank_level": "Double",
+             "parts_count": "UInt32", "status_word": "UInt16", "running": "Boolean", "fault": "Boolean",
+             "recipe": "String"},
+}
+
+
+async def main():
+    work = tempfile.mkdtemp(prefix="eg-interop-")
+    cfg, http, opc, sim_port = prepare(work)
+    url = f"opc.tcp://127.0.0.1:{opc}/"
+    sim = start_sim(cfg, sim_port, work)
+    gw = subprocess.Popen([BIN, "run", "-c", cfg], cwd=work, stdout=subprocess.DEVNULL,
+                          stderr=open(os.path.join(work, "gateway.log"), "w"))
+    try:
+        check("endpoint answers", await wait_for_endpoint(url))
+        await asyncio.sleep(2.5)  # first polls
+        async with Client(url, timeout=5) as c:
+            ns = await c.get_namespace_index(NS_URI)
+            check("namespace registered", ns > 0, ns)
+            root = None
+            for ch in await c.nodes.objects.get_children():
+                if (await ch.read_browse_name()).Name == "line-3":
+                    root = ch
+            check("Objects/line-3 exists", root is not None)
+            tree = {}
+            for dev in await root.get_children():
+                dname = (await dev.read_browse_name()).Name
+                tree[dname] = {(await t.read_browse_name()).Name: t for t in await dev.get_children()}
+            check("device folders", set(tree) == {"meter1", "plc1"}, tree.keys())
+            for dname, tags in EXPECTED_TYPES.items():
+                check(f"{dname}: every tag and _Status browsed", set(tags) | {"_Status"} == set(tree.get(dname, {})),
+                      sorted(tree.get(dname, {})))
+                status = tree[dname]["_Status"]
+                names = {(await s.read_browse_name()).Name for s in await status.get_children()}
+                check(f"{dname}: _Status variables", names == {"Connected", "LastError", "PollDuration", "RequestsPerCycle"}, names)
+                connected = await c.get_node(f"ns={ns};s={dname}._Status.Connected").read_value()
+                check(f"{dname}: _Status.Connected is true", connected is True, connected)
+                for tname, tname_type in tags.items():
+                    node = c.get_node(f"ns={ns};s={dname}.{tname}")
+                    dv = await node.read_data_value()
+                    dt = await node.read_data_type_as_variant_type()
+                    age = (datetime.datetime.now(datetime.timezone.utc) - dv.SourceTimestamp.replace(tzinfo=datetime.timezone.utc)).total_seconds() if dv.SourceTimestamp else None
+                    check(f"{dname}.{tname}: Good, {tname_type}, recent source timestamp",
+                          dv.StatusCode.is_good() and dt.name == tname_type and dv.Value.Value is not None and age is not None and age < 10,
+                          (dv.StatusCode, dt.name, dv.Value.Value, age))
+            eu = await c.get_node(f"ns={ns};s=meter1.voltage_l1.EngineeringUnits").read_value()
+            check("EngineeringUnits of voltage_l1 is V (UNECE VLT)", eu.DisplayName.Text == "V" and eu.UnitId == 5655636, eu)
+            access = await c.get_node(f"ns={ns};s=plc1.speed_setpoint").read_attribute(ua.AttributeIds.UserAccessLevel)
+            check("anonymous sees no CurrentWrite", not (access.Value.Value & ua.AccessLevel.CurrentWrite.mask), access.Value.Value)
+
+            # Subscription: a sine-driven voltage changes within poll + publishing interval.
+            changes = []
+
+            class Handler:
+                def datachange_notification(self, node, val, data):
+                    changes.append(val)
+
+            sub = await c.create_subscription(100, Handler())
+            await sub.subscribe_data_change(c.get_node(f"ns={ns};s=meter1.voltage_l1"))
+            await asyncio.sleep(3.5)
+            check("subscription delivers changes", len(changes) >= 3, len(changes))
+            await sub.delete()
+
+            st = await status_of(c.get_node(f"ns={ns};s=plc1.speed_setpoint").write_value(ua.DataValue(ua.Variant(100.0, ua.VariantType.Double))))
+            check("anonymous write refused", st == "BadUserAccessDenied", st)
+
+        # Encrypted, authenticated: the client's certificate is unknown first.
+        c = await secure_client(url, work, "operator", "op-secret")
+        st = await status_of(c.connect())
+        check("unknown client certificate refused", st != "Good", st)
+        rejected = os.listdir(os.path.join(work, "pki", "rejected"))
+        check("refused certificate stored in pki/rejected/", len(rejected) == 1, rejected)
+        out = subprocess.run([BIN, "pki", "-c", cfg, "trust", "interop-client"], cwd=work, capture_output=True, text=True)
+        check("edge-gateway pki trust moves it to trusted/", out.returncode == 0 and "trusted" in out.stdout, out.stderr)
+        c = await secure_client(url, work, "operator", "op-secret")
+        st = await status_of(c.connect())
+        check("trusted certificate and password accepted", st == "Good", st)
+        if st == "Good":
+            try:
+                ns = await c.get_namespace_index(NS_URI)
+                setpoint = c.get_node(f"ns={ns};s=plc1.speed_setpoint")
+                access = await setpoint.read_attribute(ua.AttributeIds.UserAccessLevel)
+                check("operator sees CurrentWrite", bool(access.Value.Value & ua.AccessLevel.CurrentWrite.mask), access.Value.Value)
+                st = await status_of(setpoint.write_value(ua.DataValue(ua.Variant(123.4, ua.VariantType.Double))))
+                check("write of a writable tag is Good", st == "Good", st)
+                reg = read_register(sim_port, 2, "40001")
+                check("the simulator's register changed (raw 1234 = 123.4 rpm)", reg == 1234, reg)
+                st = await status_of(setpoint.write_value(ua.DataValue(ua.Variant(99999.0, ua.VariantType.Double))))
+                check("out-of-range write refused", st == "BadOutOfRange", st)
+                st = await status_of(c.get_node(f"ns={ns};s=meter1.voltage_l1").write_value(ua.DataValue(ua.Variant(1.0, ua.VariantType.Float))))
+                check("write of a read-only tag refused", st == "BadNotWritable", st)
+                st = await status_of(setpoint.write_value(ua.DataValue(ua.Variant("fast", ua.VariantType.String))))
+                check("write of a wrong type refused", st == "BadTypeMismatch", st)
+                coil = c.get_node(f"ns={ns};s=plc1.pump_run")
+                st = await status_of(coil.write_value(ua.DataValue(ua.Variant(False, ua.VariantType.Boolean))))
+                check("coil write is Good", st == "Good" and read_register(sim_port, 2, "00001") == 0, st)
+            finally:
+                await c.disconnect()
+
+        c = await secure_client(url, work, "operator", "wrong")
+        st = await status_of(c.connect())
+        check("wrong password refused", st != "Good", st)
+        c = await secure_client(url, work, "nobody", "wrong")
+        st2 = await status_of(c.connect())
+        check("unknown user refused the same way", st2 == st, (st, st2))
+
+        c = await secure_client(url, work, "viewer", "view-secret")
+        st = await status_of(c.connect())
+        check("viewer logs in", st == "Good", st)
+        if st == "Good":
+            try:
+                ns = await c.get_namespace_index(NS_URI)
+                st = await status_of(c.get_node(f"ns={ns};s=plc1.speed_setpoint").write_value(ua.DataValue(ua.Variant(50.0, ua.VariantType.Double))))
+                check("viewer without can_write refused", st == "BadUserAccessDenied", st)
+            finally:
+                await c.disconnect()
+
+        # A device that stops answering: Good -> Uncertain -> Bad, and back.
+        async with Client(url, timeout=5) as c:
+            ns = await c.get_namespace_index(NS_URI)
+            node = c.get_node(f"ns={ns};s=meter1.frequency")
+            seen = []
+
+            class Q:
+                def datachange_notification(self, node, val, data):
+                    seen.append(data.monitored_item.Value.StatusCode.name)
+
+                def status_change_notification(self, status):
+                    pass
+
+            sub = await c.create_subscription(100, Q())
+            params = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValue)
+            mi = ua.MonitoredItemCreateRequest()
+            mi.ItemToMonitor.NodeId = node.nodeid
+            mi.ItemToMonitor.AttributeId = ua.AttributeIds.Value
+            mi.MonitoringMode = ua.MonitoringMode.Reporting
+            mi.RequestedParameters.ClientHandle = 42
+            mi.RequestedParameters.SamplingInterval = 100
+            mi.RequestedParameters.QueueSize = 20
+            mi.RequestedParameters.Filter = params
+            await sub.create_monitored_items([mi])
+            sim.send_signal(signal.SIGTERM)
+            sim.wait(10)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not any(s.startswith("Bad") for s in seen):
+                await asyncio.sleep(0.2)
+            check("simulator stopped: Uncertain first", "UncertainLastUsableValue" in seen, seen)
+            check("then Bad after stale_after", any(s.startswith("Bad") for s in seen), seen)
+            sim = start_sim(cfg, sim_port, work)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and seen[-1:] != ["Good"]:
+                await asyncio.sleep(0.2)
+            check("simulator back: Good again", seen[-1:] == ["Good"], seen[-5:])
+            await sub.delete()
+    finally:
+        for p in (gw, sim):
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if FAILED:
+            print("--- gateway.log (tail)")
+            print("".join(open(os.path.join(work, "gateway.log")).readlines()[-30:]))
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"interop: {len(PASSED)} passed, {len(FAILED)} failed")
+    return 1 if FAILED else 0
+
+
+sys.exit(asyncio.run(main()))
