@@ -1317,3 +1317,100 @@ type = "f32"
         ]
     );
 }
+
+const OPCUA_DEVICE: &str = r#"
+[[device]]
+name = "plc"
+protocol = "tcp"
+host = "10.0.0.1"
+[[device.tag]]
+name = "t"
+address = "40001"
+type = "u16"
+"#;
+
+#[test]
+fn opcua_refuses_deprecated_and_unknown_policies_and_write_for_anonymous() {
+    let text = format!(
+        "[opcua]\nsecurity = [\"basic128rsa15-sign\", \"basic256\", \"tls\"]\nanonymous = \"write\"\n{OPCUA_DEVICE}"
+    );
+    let e = errors(&text);
+    assert!(e.iter().any(|l| l.starts_with("gateway.toml:2:13: error: opcua: security: \"basic128rsa15-sign\" is a deprecated policy")), "{e:#?}");
+    assert!(
+        e.iter().any(|l| l.starts_with(
+            "gateway.toml:2:35: error: opcua: security: \"basic256\" is a deprecated policy"
+        )),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter().any(|l| l.starts_with(
+            "gateway.toml:2:47: error: opcua: security: \"tls\" is not an endpoint; use \"none\","
+        )),
+        "{e:#?}"
+    );
+    assert!(e.iter().any(|l| l == "gateway.toml:3:13: error: opcua: anonymous: \"write\" is not allowed; use \"off\" or \"read\" (anonymous sessions can never write)"), "{e:#?}");
+}
+
+#[test]
+fn opcua_refuses_a_password_hash_that_is_not_argon2id() {
+    let text = format!(
+        "[opcua]\nanonymous = \"read\"\n[[opcua.user]]\nname = \"op\"\npassword_hash = \"secret\"\n{OPCUA_DEVICE}"
+    );
+    assert_eq!(
+        errors(&text),
+        vec![
+            "gateway.toml:5:17: error: opcua: user \"op\": password_hash is not an argon2id hash; make one with `edge-gateway hash-password`"
+        ]
+    );
+}
+
+#[test]
+fn opcua_where_nobody_could_log_in_is_refused() {
+    let text = format!("[opcua]\nanonymous = \"off\"\n{OPCUA_DEVICE}");
+    assert_eq!(
+        errors(&text),
+        vec![
+            "gateway.toml:1:1: error: opcua: nobody could log in: set anonymous = \"read\", or add [[opcua.user]] and a sign-encrypt endpoint"
+        ]
+    );
+}
+
+#[test]
+fn opcua_defaults_are_encrypted_endpoints_without_anonymous() {
+    let hash = edge_gateway::commands::hash_password("pw").unwrap();
+    let text = format!(
+        "[opcua]\n[[opcua.user]]\nname = \"op\"\npassword_hash = \"{hash}\"\ncan_write = true\n{OPCUA_DEVICE}"
+    );
+    let config = accept(&text);
+    let o = config.opcua.expect("opcua configured");
+    assert_eq!(o.listen.to_string(), "0.0.0.0:4840");
+    assert!(!o.anonymous_read);
+    assert!(o.security.iter().all(|s| s.encrypts()), "{:?}", o.security);
+    assert_eq!(o.limits.max_monitored_items, 100_000);
+    assert!(o.users[0].can_write);
+}
+
+#[test]
+fn range_must_be_min_below_max_on_a_numeric_tag_and_underscore_names_are_reserved() {
+    let text = r#"[[device]]
+name = "plc"
+protocol = "tcp"
+host = "10.0.0.1"
+[[device.tag]]
+name = "level"
+address = "40001"
+type = "u16"
+range = [10.0, 5.0]
+[[device.tag]]
+name = "_Status"
+address = "40002"
+type = "u16"
+"#;
+    assert_eq!(
+        errors(text),
+        vec![
+            "gateway.toml:9:9: error: device \"plc\" tag \"level\": range: must be [min, max] with min < max",
+            "gateway.toml:11:8: error: device \"plc\" tag \"_Status\": name: a leading '_' is reserved for the gateway's own nodes (_Status)",
+        ]
+    );
+}
