@@ -1,0 +1,169 @@
+//! The OPC UA server over loopback with async-opcua's client: values and
+//! status codes, refused anonymous writes, the session gauge. The independent
+//! client's checks (Python asyncua) are in tests/interop/.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{config, dead_port, start_sim, wait_until};
+use edge_gateway::engine::Engine;
+use opcua::client::{ClientBuilder, IdentityToken, Session};
+use opcua::types::{
+    AttributeId, DataValue, EndpointDescription, MessageSecurityMode, NodeId, ReadValueId,
+    StatusCode, TimestampsToReturn, UserTokenPolicy, Variant, WriteValue,
+};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn read(session: &Session, node: &NodeId) -> DataValue {
+    let ids = [ReadValueId::from(node.clone())];
+    let mut values = session
+        .read(&ids, TimestampsToReturn::Both, 0.0)
+        .await
+        .expect("read service");
+    values.pop().expect("one value")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_statuses_and_refused_anonymous_writes_over_opc_ua() {
+    let (sim, sim_addr) = start_sim(
+        "[[simulator.register]]\naddress = \"30001\"\ntype = \"f32\"\nvalue = 230.5\n[[simulator.register]]\naddress = \"40001\"\nvalue = 7\n",
+    )
+    .await;
+    let pki = std::env::temp_dir().join(format!("eg-opcua-test-{}", std::process::id()));
+    let text = format!(
+        r#"[gateway]
+name = "test line"
+[opcua]
+listen = "127.0.0.1:0"
+pki_dir = "{pki}"
+security = ["none"]
+anonymous = "read"
+[[device]]
+name = "meter"
+protocol = "tcp"
+host = "{sim_addr}"
+poll = "100ms"
+timeout = "80ms"
+[[device.tag]]
+name = "voltage"
+address = "30001"
+type = "f32"
+unit = "V"
+[[device.tag]]
+name = "setpoint"
+address = "40001"
+type = "u16"
+writable = true
+[[device]]
+name = "gone"
+protocol = "tcp"
+host = "{dead}"
+poll = "100ms"
+timeout = "80ms"
+retries = 0
+[[device.tag]]
+name = "t"
+address = "40001"
+type = "u16"
+"#,
+        pki = pki.display(),
+        dead = dead_port()
+    );
+    let cfg = config(&text);
+    let engine = Arc::new(Engine::start(&cfg));
+    let server = edge_gateway::opcua::start(
+        &cfg,
+        cfg.opcua.as_ref().unwrap(),
+        engine.clone(),
+        engine.health().clone(),
+    )
+    .await
+    .expect("OPC UA server starts");
+    assert!(
+        pki.join("own/cert.der").exists(),
+        "own certificate made on first start"
+    );
+    let store = engine.store().clone();
+    wait_until("both devices polled", WAIT, || {
+        (0..2).all(|d| {
+            store
+                .device_status(d)
+                .is_some_and(|s| s.last_cycle_at.is_some())
+        })
+    })
+    .await;
+
+    let client_pki = pki.join("client");
+    let mut client = ClientBuilder::new()
+        .application_name("edge-gateway test client")
+        .application_uri("urn:edge-gateway:test-client")
+        .pki_dir(client_pki)
+        .create_sample_keypair(true)
+        .trust_server_certs(true)
+        .session_retry_limit(3)
+        .client()
+        .expect("client config");
+    let endpoint: EndpointDescription = (
+        server.endpoint_url.as_str(),
+        "None",
+        MessageSecurityMode::None,
+        UserTokenPolicy::anonymous(),
+    )
+        .into();
+    let (session, event_loop) = client
+        .connect_to_matching_endpoint(endpoint, IdentityToken::Anonymous)
+        .await
+        .expect("anonymous session on the none endpoint");
+    let event_loop = event_loop.spawn();
+    session.wait_for_connection().await;
+
+    let ns = server.namespace;
+    let voltage = read(&session, &NodeId::new(ns, "meter.voltage")).await;
+    assert_eq!(voltage.status, Some(StatusCode::Good));
+    assert_eq!(voltage.value, Some(Variant::Float(230.5)));
+    assert!(voltage.source_timestamp.is_some() && voltage.server_timestamp.is_some());
+
+    let gone = read(&session, &NodeId::new(ns, "gone.t")).await;
+    assert_eq!(
+        gone.status,
+        Some(StatusCode::BadCommunicationError),
+        "a bad tag keeps its status on Read"
+    );
+    assert!(
+        matches!(gone.value, None | Some(Variant::Empty)),
+        "no stale number for a bad tag: {:?}",
+        gone.value
+    );
+
+    let connected = read(&session, &NodeId::new(ns, "meter._Status.Connected")).await;
+    assert_eq!(connected.value, Some(Variant::Boolean(true)));
+
+    let before = sim.requests(1);
+    let write = WriteValue {
+        node_id: NodeId::new(ns, "meter.setpoint"),
+        attribute_id: AttributeId::Value as u32,
+        index_range: Default::default(),
+        value: DataValue::value_only(Variant::UInt16(9)),
+    };
+    let results = session.write(&[write]).await.expect("write service");
+    assert_eq!(results, vec![StatusCode::BadUserAccessDenied]);
+    assert_eq!(
+        sim.get_raw(1, edge_gateway::tags::Kind::Holding, 0),
+        Some(7),
+        "nothing reached the device"
+    );
+    let _ = before;
+
+    wait_until("the session gauge counts the client", WAIT, || {
+        engine.health().opcua_sessions.load(Ordering::Relaxed) == 1
+    })
+    .await;
+    let _ = session.disconnect().await;
+    event_loop.abort();
+    drop(server);
+    let _ = std::fs::remove_dir_all(&pki);
+}
