@@ -1386,7 +1386,12 @@ fn opcua_defaults_are_encrypted_endpoints_without_anonymous() {
     assert_eq!(o.listen.to_string(), "0.0.0.0:4840");
     assert!(!o.anonymous_read);
     assert!(o.security.iter().all(|s| s.encrypts()), "{:?}", o.security);
-    assert_eq!(o.limits.max_monitored_items, 100_000);
+    assert_eq!(
+        o.limits.max_monitored_items, None,
+        "derived from the tag count"
+    );
+    assert_eq!(o.limits.max_subscriptions_per_session, 5);
+    assert_eq!(o.limits.max_message_size, 4 * 1024 * 1024);
     assert!(o.users[0].can_write);
 }
 

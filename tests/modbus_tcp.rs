@@ -571,3 +571,44 @@ async fn pauses_after_connect_and_between_requests_are_kept() {
         first.last_poll_duration
     );
 }
+
+#[tokio::test]
+async fn a_write_whose_caller_gave_up_never_reaches_the_device() {
+    let (sim, addr) = start_sim("[[simulator.register]]\naddress = \"40001\"\nvalue = 1\n").await;
+    // Every answer takes 300 ms, so the bus is busy when the write arrives.
+    sim.set_delay(None, Duration::from_millis(300));
+    let tags =
+        "[[device.tag]]\nname = \"sp\"\naddress = \"40001\"\ntype = \"u16\"\nwritable = true\n";
+    let engine = Engine::start(&config(&device(
+        "d",
+        addr,
+        "poll = \"2s\"\ntimeout = \"500ms\"\nretries = 0",
+        tags,
+    )));
+    wait_until("the first poll is on the wire", WAIT, || {
+        sim.requests(1) >= 1
+    })
+    .await;
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(50),
+        engine.write("d", "sp", Value::U16(99)),
+    )
+    .await;
+    assert!(
+        gave_up.is_err(),
+        "the caller timed out while the bus was busy"
+    );
+    // Give the bus time to finish the poll and look at its queue.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        sim.get_raw(1, Kind::Holding, 0),
+        Some(1),
+        "a write nobody waits for any more must not be sent late"
+    );
+    // A write that is waited for still goes through.
+    assert_eq!(
+        engine.write("d", "sp", Value::U16(7)).await,
+        Ok(Value::U16(7))
+    );
+    assert_eq!(sim.get_raw(1, Kind::Holding, 0), Some(7));
+}

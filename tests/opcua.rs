@@ -142,7 +142,6 @@ type = "u16"
     let connected = read(&session, &NodeId::new(ns, "meter._Status.Connected")).await;
     assert_eq!(connected.value, Some(Variant::Boolean(true)));
 
-    let before = sim.requests(1);
     let write = WriteValue {
         node_id: NodeId::new(ns, "meter.setpoint"),
         attribute_id: AttributeId::Value as u32,
@@ -156,7 +155,6 @@ type = "u16"
         Some(7),
         "nothing reached the device"
     );
-    let _ = before;
 
     wait_until("the session gauge counts the client", WAIT, || {
         engine.health().opcua_sessions.load(Ordering::Relaxed) == 1

@@ -341,10 +341,11 @@ pub struct OpcuaUser {
 pub struct OpcuaLimits {
     pub max_sessions: usize,
     pub max_subscriptions_per_session: usize,
-    /// Per subscription and per request.
-    pub max_monitored_items: usize,
+    /// Per subscription and per request; `None`: derived from the tag count.
+    pub max_monitored_items: Option<usize>,
     pub max_message_size: usize,
-    pub max_chunk_count: usize,
+    /// `None`: as many chunks as `max_message_size` needs.
+    pub max_chunk_count: Option<usize>,
     pub min_publishing_interval: Duration,
     pub min_sampling_interval: Duration,
 }

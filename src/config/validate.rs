@@ -1348,31 +1348,29 @@ fn build_opcua(b: &mut Builder, o: Spanned<RawOpcua>) -> Option<OpcuaConfig> {
          v: Option<&Spanned<i64>>,
          range: std::ops::RangeInclusive<i64>,
          default: i64| { usize::try_from(b.int(p, key, v, range, default)).unwrap_or(0) };
-    let max_sessions = limit("max_sessions", o.max_sessions.as_ref(), 1..=1000, 50);
+    // Defaults bound what a client can make the server hold: sessions ×
+    // subscriptions × items, and message size × connections before login.
+    let max_sessions = limit("max_sessions", o.max_sessions.as_ref(), 1..=1000, 20);
     let max_subscriptions_per_session = limit(
         "max_subscriptions_per_session",
         o.max_subscriptions_per_session.as_ref(),
         1..=1000,
-        20,
+        5,
     );
-    let max_monitored_items = limit(
-        "max_monitored_items",
-        o.max_monitored_items.as_ref(),
-        1..=1_000_000,
-        100_000,
-    );
+    let max_monitored_items = o
+        .max_monitored_items
+        .as_ref()
+        .map(|v| limit("max_monitored_items", Some(v), 1..=1_000_000, 0));
     let max_message_size = limit(
         "max_message_size",
         o.max_message_size.as_ref(),
         65_536..=268_435_456,
-        16 * 1024 * 1024,
+        4 * 1024 * 1024,
     );
-    let max_chunk_count = limit(
-        "max_chunk_count",
-        o.max_chunk_count.as_ref(),
-        1..=65_535,
-        512,
-    );
+    let max_chunk_count = o
+        .max_chunk_count
+        .as_ref()
+        .map(|v| limit("max_chunk_count", Some(v), 1..=65_535, 0));
     let limits = OpcuaLimits {
         max_sessions,
         max_subscriptions_per_session,

@@ -586,6 +586,16 @@ impl Bus {
                 value,
                 reply,
             } => {
+                if reply.is_closed() {
+                    // The caller gave up (and reported a timeout): a write that
+                    // arrives late would surprise the operator, so it is dropped.
+                    tracing::warn!(
+                        device,
+                        tag,
+                        "write dropped: its caller stopped waiting before the bus was free"
+                    );
+                    return;
+                }
                 let result = self.write(device, tag, value).await;
                 if let Err(e) = &result {
                     let names = self.devices.iter().find(|d| d.plan.id == device).map(|d| {

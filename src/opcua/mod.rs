@@ -34,8 +34,9 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, OpcuaConfig, Security};
 use crate::engine::Engine;
 use crate::health::Health;
-use crate::tags::TagStore;
+use crate::tags::{TagChange, TagId, TagStore};
 use nodes::{GatewayNodes, NodeMap};
+use std::collections::HashSet;
 
 /// Changes pushed to the address space in one call, at most.
 const PUSH_BATCH: usize = 4096;
@@ -178,12 +179,29 @@ fn endpoint(security: Security, tokens: &[String]) -> (String, ServerEndpoint) {
     )
 }
 
-fn limits(cfg: &OpcuaConfig) -> Limits {
+/// Monitored items a client may need: every variable twice over, plus slack.
+pub fn default_monitored_items(tags: usize, devices: usize) -> usize {
+    tags.saturating_add(devices.saturating_mul(4))
+        .saturating_mul(2)
+        .saturating_add(1000)
+        .min(1_000_000)
+}
+
+fn limits(cfg: &OpcuaConfig, tags: usize, devices: usize) -> Limits {
     let mut l = Limits::default();
-    let items = cfg.limits.max_monitored_items;
+    let items = cfg
+        .limits
+        .max_monitored_items
+        .unwrap_or_else(|| default_monitored_items(tags, devices));
     l.max_sessions = cfg.limits.max_sessions;
     l.max_message_size = cfg.limits.max_message_size;
-    l.max_chunk_count = cfg.limits.max_chunk_count;
+    // Chunks are collected before any decoding: no more than the message needs.
+    l.max_chunk_count = cfg.limits.max_chunk_count.unwrap_or_else(|| {
+        cfg.limits
+            .max_message_size
+            .div_ceil(65_535)
+            .saturating_add(1)
+    });
     // The decoder caps every array, request item lists included.
     l.max_array_length = items.max(l.max_array_length);
     l.subscriptions.max_subscriptions_per_session = cfg.limits.max_subscriptions_per_session;
@@ -235,7 +253,13 @@ pub async fn start(
             source,
         })?
         .port();
-    let endpoint_url = format!("opc.tcp://{hostname}:{port}/");
+    // An IPv6 literal needs brackets in a URL.
+    let url_host = if hostname.contains(':') {
+        format!("[{hostname}]")
+    } else {
+        hostname.clone()
+    };
+    let endpoint_url = format!("opc.tcp://{url_host}:{port}/");
 
     let auth = auth::GatewayAuth::new(cfg.anonymous_read, &cfg.users);
     let tokens: Vec<String> = if cfg.anonymous_read {
@@ -259,7 +283,7 @@ pub async fn start(
         .create_sample_keypair(false)
         .trust_client_certs(false)
         .diagnostics_enabled(true)
-        .limits(limits(cfg))
+        .limits(limits(cfg, engine.store().len(), config.devices.len()))
         .subscription_poll_interval_ms(
             u64::try_from(cfg.limits.min_publishing_interval.as_millis())
                 .unwrap_or(100)
@@ -314,6 +338,7 @@ pub async fn start(
         map,
         handle.clone(),
         health,
+        cfg.pki_dir.clone(),
     )));
     tracing::info!(endpoint = %endpoint_url, namespace = %ns_uri, security = ?cfg.security, anonymous_read = cfg.anonymous_read, users = cfg.users.len(), "OPC UA server listening");
     Ok(OpcuaServer {
@@ -353,6 +378,10 @@ fn full_sync(
 }
 
 /// Push every change from the tag store's feed into the address space, in batches.
+///
+/// A batch never holds two changes of one tag: the stack stores each value in
+/// its node and notifies from the node, so the first of two changes in one
+/// call would be lost (a true→false pulse would vanish).
 async fn push_values(
     store: Arc<TagStore>,
     nm: Arc<InMemoryNodeManager<GatewayNodes>>,
@@ -361,26 +390,43 @@ async fn push_values(
 ) {
     let mut feed = store.subscribe();
     full_sync(&store, &nm, &subs, &map);
-    let mut batch = Vec::with_capacity(PUSH_BATCH);
+    let mut batch: Vec<TagChange> = Vec::with_capacity(PUSH_BATCH);
+    let mut in_batch: HashSet<TagId> = HashSet::with_capacity(PUSH_BATCH);
+    let mut carry: Option<TagChange> = None;
     loop {
-        let first = match feed.recv().await {
-            Ok(c) => c,
-            Err(RecvError::Lagged(n)) => {
-                tracing::warn!(
-                    missed = n,
-                    "OPC UA fell behind the change feed; resynchronising every tag"
-                );
-                full_sync(&store, &nm, &subs, &map);
-                continue;
-            }
-            Err(RecvError::Closed) => return,
+        let first = match carry.take() {
+            Some(c) => c,
+            None => match feed.recv().await {
+                Ok(c) => c,
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(
+                        missed = n,
+                        "OPC UA fell behind the change feed; resynchronising every tag"
+                    );
+                    // Start from now: replaying the buffered backlog after the
+                    // full sync would move values and timestamps backwards.
+                    feed = feed.resubscribe();
+                    full_sync(&store, &nm, &subs, &map);
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            },
         };
         let now = DateTime::now();
         batch.clear();
+        in_batch.clear();
+        in_batch.insert(first.id);
         batch.push(first);
         while batch.len() < PUSH_BATCH {
             match feed.try_recv() {
-                Ok(c) => batch.push(c),
+                Ok(c) if in_batch.contains(&c.id) => {
+                    carry = Some(c);
+                    break;
+                }
+                Ok(c) => {
+                    in_batch.insert(c.id);
+                    batch.push(c);
+                }
                 Err(_) => break,
             }
         }
@@ -398,7 +444,8 @@ async fn push_values(
     }
 }
 
-/// `_Status` variables and the open-session gauge, once a second.
+/// `_Status` variables and the open-session gauge, once a second; the
+/// rejected-certificates folder pruned once a minute.
 async fn refresh_status(
     store: Arc<TagStore>,
     nm: Arc<InMemoryNodeManager<GatewayNodes>>,
@@ -406,35 +453,50 @@ async fn refresh_status(
     map: Arc<NodeMap>,
     handle: ServerHandle,
     health: Arc<Health>,
+    pki_dir: std::path::PathBuf,
 ) {
     let mut tick = tokio::time::interval(STATUS_PERIOD);
+    let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
+        ticks = ticks.wrapping_add(1);
+        if ticks % 60 == 1 {
+            match pki::prune_rejected(&pki_dir, pki::MAX_REJECTED) {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(removed = n, "pruned old rejected client certificates"),
+                Err(e) => tracing::warn!(error = %e, "cannot prune rejected client certificates"),
+            }
+        }
         let now = DateTime::now();
-        let mut values: Vec<(NodeId, Variant)> = Vec::new();
+        let mut values: Vec<(NodeId, Variant, DateTime)> = Vec::new();
         for (d, nodes) in map.status.iter().enumerate() {
             let Some(s) = store.device_status(d) else {
                 continue;
             };
-            values.push((nodes.connected.clone(), Variant::Boolean(s.connected)));
+            // The time the status describes: the device's last cycle.
+            let at = s.last_cycle_at.map_or(now, nodes::datetime);
+            values.push((nodes.connected.clone(), Variant::Boolean(s.connected), at));
             values.push((
                 nodes.last_error.clone(),
                 Variant::String(s.last_error.unwrap_or_default().as_str().into()),
+                at,
             ));
             values.push((
                 nodes.poll_duration.clone(),
                 Variant::Double(s.last_poll_duration.as_secs_f64() * 1000.0),
+                at,
             ));
             values.push((
                 nodes.requests_per_cycle.clone(),
                 Variant::UInt32(s.requests_per_cycle),
+                at,
             ));
         }
-        let dvs = values.iter().map(|(id, v)| {
+        let dvs = values.iter().map(|(id, v, at)| {
             let dv = opcua::types::DataValue {
                 value: Some(v.clone()),
                 status: Some(opcua::types::StatusCode::Good),
-                source_timestamp: Some(now),
+                source_timestamp: Some(*at),
                 server_timestamp: Some(now),
                 ..Default::default()
             };

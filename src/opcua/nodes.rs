@@ -3,8 +3,9 @@
 //! `Objects/<gateway>/<device>/<tag>` with NodeIds `ns=<gateway ns>;s=<device>.<tag>`,
 //! stable across restarts and reordering. Device folders are `s=<device>`, the
 //! gateway folder `s=gateway:<name>`; each device has `_Status` variables
-//! (`s=<device>._Status.Connected` …). Config validation keeps these apart:
-//! device names have no '.' or ':', and tag names cannot start with '_'.
+//! (`s=<device>._Status.Connected` …), properties `s=<device>.<tag>#EngineeringUnits`.
+//! Config validation keeps these apart: device names have no '.', ':' or '#', tag
+//! names no '#' and no leading '_'.
 //!
 //! Writes are handled here, asynchronously: the library's simple write callback
 //! runs under the address-space lock and cannot wait for a device.
@@ -245,7 +246,7 @@ pub fn populate(space: &mut AddressSpace, ns: u16, config: &Config) -> NodeMap {
             builder.insert(space);
             if analog && let Some(unit) = &tag.unit {
                 VariableBuilder::new(
-                    &NodeId::new(ns, format!("{}.{}.EngineeringUnits", dev.name, tag.name)),
+                    &NodeId::new(ns, format!("{}.{}#EngineeringUnits", dev.name, tag.name)),
                     "EngineeringUnits",
                     "EngineeringUnits",
                 )
@@ -257,7 +258,7 @@ pub fn populate(space: &mut AddressSpace, ns: u16, config: &Config) -> NodeMap {
             }
             if let Some((low, high)) = tag.range {
                 VariableBuilder::new(
-                    &NodeId::new(ns, format!("{}.{}.EURange", dev.name, tag.name)),
+                    &NodeId::new(ns, format!("{}.{}#EURange", dev.name, tag.name)),
                     "EURange",
                     "EURange",
                 )

@@ -58,6 +58,33 @@ pub fn list(pki: &Path, folder: &str) -> io::Result<Vec<String>> {
     Ok(names)
 }
 
+/// Most certificates kept in `rejected/`: anyone can present a new one, so the
+/// folder is pruned to the newest ones to keep a client from filling the disk.
+pub const MAX_REJECTED: usize = 100;
+
+/// Delete all but the newest `keep` files of `pki/rejected/`; returns how many went.
+pub fn prune_rejected(pki: &Path, keep: usize) -> io::Result<usize> {
+    let dir = pki.join("rejected");
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    if files.len() <= keep {
+        return Ok(0);
+    }
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
+    let mut removed = 0;
+    for (_, path) in files.into_iter().skip(keep) {
+        std::fs::remove_file(path)?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
 /// Move the one certificate in `from` whose name contains `pattern` to `to`.
 pub fn move_cert(pki: &Path, from: &str, to: &str, pattern: &str) -> io::Result<PathBuf> {
     let matches: Vec<String> = list(pki, from)?
@@ -104,6 +131,9 @@ mod tests {
         assert!(moved.ends_with("trusted/scada [ab12].der"));
         assert_eq!(list(&dir, "trusted").unwrap(), vec!["scada [ab12].der"]);
         assert_eq!(list(&dir, "rejected").unwrap(), vec!["hmi [cd34].der"]);
+        std::fs::write(dir.join("rejected/a.der"), b"z").unwrap();
+        assert_eq!(prune_rejected(&dir, 1).unwrap(), 1);
+        assert_eq!(list(&dir, "rejected").unwrap().len(), 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
