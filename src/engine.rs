@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::health::{self, Health};
 use crate::modbus::bus::{self, BusHandle, WriteError};
-use crate::tags::{DeviceMeta, TagMeta, TagStore, Value};
+use crate::tags::{DeviceMeta, TagId, TagMeta, TagStore, Value};
 
 /// The store plus the bus tasks that fill it.
 #[derive(Debug)]
@@ -20,6 +20,9 @@ pub struct Engine {
     buses: Vec<BusHandle>,
     /// Bus index of each device.
     device_bus: Vec<usize>,
+    /// Store id of each device's first tag: a tag's index within its device is
+    /// its id minus this.
+    first_tag: Vec<TagId>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -70,6 +73,15 @@ impl Engine {
             })
             .collect();
         let health = Arc::new(Health::new(beats, config.ready_grace));
+        let first_tag = config
+            .devices
+            .iter()
+            .scan(0, |next, d| {
+                let first = *next;
+                *next += d.tags.len();
+                Some(first)
+            })
+            .collect();
         let mut device_bus = vec![0; config.devices.len()];
         let mut buses = Vec::new();
         let mut tasks = Vec::new();
@@ -88,6 +100,7 @@ impl Engine {
             health,
             buses,
             device_bus,
+            first_tag,
             tasks,
         }
     }
@@ -107,22 +120,31 @@ impl Engine {
     /// Authorization of the *user* is the caller's job; the tag's `writable` flag is checked here.
     pub async fn write(&self, device: &str, tag: &str, value: Value) -> Result<Value, WriteError> {
         let id = self.store.find(device, tag).ok_or(WriteError::UnknownTag)?;
+        self.write_id(id, value).await
+    }
+
+    /// Write a tag by store id; as `write`, without a name lookup.
+    pub async fn write_id(&self, id: TagId, value: Value) -> Result<Value, WriteError> {
         let meta = self.store.metas().get(id).ok_or(WriteError::UnknownTag)?;
         if !meta.writable {
             return Err(WriteError::NotWritable);
         }
         let first = self
-            .store
-            .metas()
-            .iter()
-            .position(|m| m.device == meta.device)
-            .unwrap_or(id);
+            .first_tag
+            .get(meta.device)
+            .copied()
+            .ok_or(WriteError::UnknownTag)?;
         let bus = self
             .device_bus
             .get(meta.device)
             .and_then(|b| self.buses.get(*b))
             .ok_or(WriteError::UnknownTag)?;
-        bus.write(meta.device, id - first, value).await
+        bus.write(
+            meta.device,
+            id.checked_sub(first).ok_or(WriteError::UnknownTag)?,
+            value,
+        )
+        .await
     }
 
     /// Stop every bus task.

@@ -343,20 +343,15 @@ impl GatewayNodes {
 
     /// Write one tag through the engine; the StatusCode the client gets.
     async fn write_tag(&self, id: TagId, value: Value) -> StatusCode {
-        let Some(meta) = self.engine.store().metas().get(id).cloned() else {
+        let Some(device) = self.engine.store().metas().get(id).map(|m| m.device) else {
             return StatusCode::BadNodeIdUnknown;
         };
         let limit = self
             .write_timeouts
-            .get(meta.device)
+            .get(device)
             .copied()
             .unwrap_or(Duration::from_secs(5));
-        match tokio::time::timeout(
-            limit,
-            self.engine.write(&meta.device_name, &meta.name, value),
-        )
-        .await
-        {
+        match tokio::time::timeout(limit, self.engine.write_id(id, value)).await {
             Err(_) => StatusCode::BadTimeout,
             Ok(Ok(_)) => StatusCode::Good,
             Ok(Err(e)) => match e {
