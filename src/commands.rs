@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use tokio_modbus::prelude::{Request, Response};
 
-use crate::config::{
-    Config, DeviceConfig, Link as LinkConfig, Parity, SerialSettings, format_duration,
-};
+use crate::config::{Config, DeviceConfig, Parity, SerialSettings, Transport, format_duration};
 use crate::engine::Engine;
 use crate::health::Health;
 use crate::http::AppState;
@@ -268,7 +266,7 @@ pub fn check_report(config: &Config) -> (String, bool) {
             total_requests += d.blocks.len();
             total_naive += plan::naive_requests(&d.spans);
             total_tags += d.config.tags.len();
-            if let LinkConfig::Rtu { serial, .. } = &d.config.link {
+            if let Transport::Rtu { serial, .. } = &d.config.transport {
                 let cycle: Duration = d
                     .blocks
                     .iter()

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use edge_gateway::config::{Backoff, Config, ConfigError, Link, Severity};
+use edge_gateway::config::{Backoff, Config, ConfigError, Severity, Transport};
 use edge_gateway::tags::{DataType, Kind, WordOrder};
 
 const FILE: &str = "gateway.toml";
@@ -892,9 +892,13 @@ type = "u16"
 "#;
     assert_eq!(warnings(text), NONE);
     let config = accept(text);
-    let keys: Vec<String> = config.devices.iter().map(|d| d.link.bus_key()).collect();
+    let keys: Vec<String> = config
+        .devices
+        .iter()
+        .map(|d| d.transport.bus_key())
+        .collect();
     assert_eq!(keys, ["rtu:///dev/ttyUSB0", "rtu:///dev/ttyUSB0"]);
-    assert_eq!(config.devices[0].link, config.devices[1].link);
+    assert_eq!(config.devices[0].transport, config.devices[1].transport);
 }
 
 // ---------------------------------------------------------------------------
@@ -1221,8 +1225,8 @@ fn minimal_tcp_config_is_accepted_with_defaults_applied() {
     let d = &config.devices[0];
     assert_eq!(d.name, "plc");
     assert_eq!(
-        d.link,
-        Link::Tcp {
+        d.transport,
+        Transport::Tcp {
             endpoint: "10.0.0.1:502".to_owned()
         }
     );

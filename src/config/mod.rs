@@ -5,8 +5,11 @@
 //! represented. Every problem is collected, not just the first, and each names
 //! file:line:column and the key or value at fault.
 
+mod address;
+pub mod defaults;
 mod diag;
 pub mod duration;
+mod endpoint;
 mod raw;
 mod validate;
 
@@ -14,17 +17,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+pub use address::parse_address;
 pub use diag::{Diagnostic, Severity};
 pub use duration::{format_duration, parse_duration};
+pub use endpoint::tcp_endpoint;
 
 use crate::modbus::codec::Encoding;
 use crate::modbus::plan::Limits;
 use crate::tags::{Kind, Value};
-
-/// Default `[http] listen`.
-pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:9898";
-/// Default Modbus TCP port when `host` has none.
-pub const DEFAULT_MODBUS_PORT: u16 = 502;
 
 /// A config that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -92,24 +92,18 @@ impl Config {
     }
 }
 
-/// Parse an address as the config does: a 0-based number (with `kind`) or a
-/// Modicon string ("40001"). Returns the kind and the 0-based address.
-/// The third element is a hint when a 0-based number looks like a Modicon one.
-pub fn parse_address(
-    kind: Option<Kind>,
-    text: &str,
-) -> Result<(Kind, u16, Option<String>), String> {
-    // With a kind, a number is 0-based; without one it can only be Modicon.
-    let raw = match (kind, text.trim().parse::<i64>()) {
-        (Some(_), Ok(n)) => raw::RawAddress::Number(n),
-        _ => raw::RawAddress::Modicon(text.trim().to_owned()),
-    };
-    validate::resolve_address(kind, &raw)
+/// The protocol a device speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Modbus TCP.
+    Tcp,
+    /// Modbus RTU over a serial line.
+    Rtu,
 }
 
 /// How a device is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Link {
+pub enum Transport {
     /// Modbus TCP to `host:port`.
     Tcp { endpoint: String },
     /// Modbus RTU on a serial port.
@@ -119,12 +113,20 @@ pub enum Link {
     },
 }
 
-impl Link {
+impl Transport {
     /// Devices with the same key share one bus task.
     pub fn bus_key(&self) -> String {
         match self {
-            Link::Tcp { endpoint } => format!("tcp://{endpoint}"),
-            Link::Rtu { port, .. } => format!("rtu://{port}"),
+            Transport::Tcp { endpoint } => format!("tcp://{endpoint}"),
+            Transport::Rtu { port, .. } => format!("rtu://{port}"),
+        }
+    }
+
+    /// The protocol spoken over this transport.
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Transport::Tcp { .. } => Protocol::Tcp,
+            Transport::Rtu { .. } => Protocol::Rtu,
         }
     }
 }
@@ -180,7 +182,7 @@ pub struct Backoff {
 #[derive(Debug, Clone)]
 pub struct DeviceConfig {
     pub name: String,
-    pub link: Link,
+    pub transport: Transport,
     /// Modbus unit id (slave address).
     pub unit: u8,
     pub poll: Duration,
@@ -225,10 +227,16 @@ pub struct TagConfig {
 impl TagConfig {
     /// Registers (or bits) this tag reads.
     pub fn count(&self) -> u16 {
-        if self.kind.is_bit() {
+        Self::footprint(self.kind, &self.encoding)
+    }
+
+    /// Registers (or bits) a value of `encoding` takes in a table of `kind`:
+    /// one bit of a coil or discrete table, else the encoding's registers.
+    pub fn footprint(kind: Kind, encoding: &Encoding) -> u16 {
+        if kind.is_bit() {
             1
         } else {
-            self.encoding.register_count()
+            encoding.register_count()
         }
     }
 }

@@ -28,7 +28,7 @@ pub struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGateway {
-    /// Root folder name in OPC UA and `gateway` label in metrics.
+    /// Root folder name in OPC UA and `gateway` label in metrics. Default: `defaults::GATEWAY_NAME`.
     pub name: Option<Spanned<String>>,
 }
 
@@ -36,11 +36,12 @@ pub struct RawGateway {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
-    /// Socket address for /metrics, /healthz, /readyz and /api/*.
+    /// Socket address for /metrics, /healthz, /readyz and /api/*. Default: `defaults::HTTP_LISTEN`.
     pub listen: Option<Spanned<String>>,
-    /// Whether /metrics exports a series per tag.
+    /// Whether /metrics exports a series per tag. Default: `defaults::METRICS_TAG_VALUES`.
     pub metrics_tag_values: Option<Spanned<bool>>,
     /// How long /readyz waits for every device's first poll before it reports ready anyway.
+    /// Default: `defaults::READY_GRACE`.
     pub ready_grace: Option<Spanned<String>>,
 }
 
@@ -48,27 +49,34 @@ pub struct RawHttp {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOpcua {
-    /// Whether the server runs (default true when the section exists).
+    /// Whether the server runs. Default: true when the section exists.
     pub enabled: Option<Spanned<bool>>,
-    /// Socket address to bind.
+    /// Socket address to bind. Default: `defaults::OPCUA_LISTEN`.
     pub listen: Option<Spanned<String>>,
-    /// Host name put in endpoint URLs; default: the machine's host name.
+    /// Host name put in endpoint URLs. Default: the machine's host name.
     pub hostname: Option<Spanned<String>>,
-    /// Own certificate, trusted/ and rejected/ client certificates.
+    /// Own certificate, trusted/ and rejected/ client certificates. Default: `defaults::OPCUA_PKI_DIR`.
     pub pki_dir: Option<Spanned<String>>,
-    /// Endpoints offered.
+    /// Endpoints offered (`Security::NAMES`). Default: `defaults::OPCUA_SECURITY`.
     pub security: Option<Spanned<Vec<Spanned<String>>>>,
-    /// "off" or "read".
+    /// "off" or "read"; anonymous sessions never write. Default: off (`defaults::OPCUA_ANONYMOUS_READ`).
     pub anonymous: Option<Spanned<String>>,
-    /// Users for username/password logins.
+    /// Users for username/password logins. Default: none.
     #[serde(default)]
     pub user: Vec<Spanned<RawOpcuaUser>>,
+    /// Concurrent sessions. Default: `defaults::OPCUA_MAX_SESSIONS`.
     pub max_sessions: Option<Spanned<i64>>,
+    /// Subscriptions one session may hold. Default: `defaults::OPCUA_MAX_SUBSCRIPTIONS_PER_SESSION`.
     pub max_subscriptions_per_session: Option<Spanned<i64>>,
+    /// Monitored items per subscription and per request. Default: derived from the tag count.
     pub max_monitored_items: Option<Spanned<i64>>,
+    /// Largest message in bytes. Default: `defaults::OPCUA_MAX_MESSAGE_SIZE`.
     pub max_message_size: Option<Spanned<i64>>,
+    /// Chunks per message. Default: as many as `max_message_size` needs.
     pub max_chunk_count: Option<Spanned<i64>>,
+    /// Shortest publishing interval granted. Default: `defaults::OPCUA_MIN_PUBLISHING_INTERVAL`.
     pub min_publishing_interval: Option<Spanned<String>>,
+    /// Shortest sampling interval granted. Default: `defaults::OPCUA_MIN_SAMPLING_INTERVAL`.
     pub min_sampling_interval: Option<Spanned<String>>,
 }
 
@@ -76,9 +84,11 @@ pub struct RawOpcua {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOpcuaUser {
+    /// Login name. Required.
     pub name: Option<Spanned<String>>,
-    /// argon2id PHC string from `edge-gateway hash-password`.
+    /// argon2id PHC string from `edge-gateway hash-password`. Required.
     pub password_hash: Option<Spanned<String>>,
+    /// Whether this user may write writable tags. Default: false.
     pub can_write: Option<Spanned<bool>>,
 }
 
@@ -86,18 +96,18 @@ pub struct RawOpcuaUser {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSimulator {
-    /// Whether `run` starts the simulator beside the gateway.
+    /// Whether `run` starts the simulator beside the gateway. Default: true.
     pub enabled: Option<Spanned<bool>>,
-    /// Modbus TCP listen address.
+    /// Modbus TCP listen address. Default: `defaults::SIMULATOR_LISTEN`.
     pub listen: Option<Spanned<String>>,
-    /// Optional serial port (or pty) to also serve Modbus RTU on.
+    /// Serial port (or pty) to also serve Modbus RTU on. Default: none.
     pub rtu_port: Option<Spanned<String>>,
-    /// Baud rate for `rtu_port`.
+    /// Baud rate for `rtu_port`. Default: `defaults::SIMULATOR_RTU_BAUD`.
     pub rtu_baud: Option<Spanned<i64>>,
-    /// Register contents and generators.
+    /// Register contents and generators. Default: none (every register reads 0).
     #[serde(default)]
     pub register: Vec<Spanned<RawSimRegister>>,
-    /// Address ranges answered with a Modbus exception.
+    /// Address ranges answered with a Modbus exception. Default: none.
     #[serde(default)]
     pub exception: Vec<Spanned<RawSimException>>,
 }
@@ -106,20 +116,30 @@ pub struct RawSimulator {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSimRegister {
+    /// Unit id that holds the value. Default: `defaults::UNIT`.
     pub unit: Option<Spanned<i64>>,
+    /// Register kind; not needed with a Modicon address.
     pub kind: Option<Spanned<String>>,
+    /// 0-based address (with `kind`) or a Modicon string. Required.
     pub address: Spanned<RawAddress>,
+    /// Value type. Default: bool on coils and discrete inputs, else u16.
     #[serde(rename = "type")]
     pub data_type: Option<Spanned<String>>,
+    /// Byte/word order. Default: `defaults::ORDER`.
     pub order: Option<Spanned<String>>,
+    /// String length in registers. Default: `defaults::SIMULATOR_STRING_LENGTH`.
     pub length: Option<Spanned<i64>>,
-    /// Initial or constant value.
+    /// Initial or constant value. Default: 0, false or "".
     pub value: Option<Spanned<toml::Value>>,
-    /// constant | ramp | sine | counter | random_walk | toggle
+    /// constant | ramp | sine | counter | random_walk | toggle. Default: constant.
     pub generator: Option<Spanned<String>>,
+    /// Lower bound of ramp, sine and random_walk. Default: `defaults::SIMULATOR_MIN`.
     pub min: Option<Spanned<f64>>,
+    /// Upper bound of ramp, sine and random_walk. Default: `defaults::SIMULATOR_MAX`.
     pub max: Option<Spanned<f64>>,
+    /// Period of ramp, sine, counter and toggle. Default: `defaults::SIMULATOR_PERIOD`.
     pub period: Option<Spanned<String>>,
+    /// Step of counter and random_walk. Default: `defaults::SIMULATOR_STEP`.
     pub step: Option<Spanned<f64>>,
 }
 
@@ -127,10 +147,15 @@ pub struct RawSimRegister {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSimException {
+    /// Unit id that answers with the exception. Default: `defaults::UNIT`.
     pub unit: Option<Spanned<i64>>,
+    /// Register kind of the range. Required.
     pub kind: Spanned<String>,
+    /// First 0-based address of the range. Required.
     pub start: Spanned<i64>,
+    /// Addresses in the range. Default: 1.
     pub count: Option<Spanned<i64>>,
+    /// Exception code answered. Default: `defaults::SIMULATOR_EXCEPTION_CODE`.
     pub code: Option<Spanned<i64>>,
 }
 
@@ -138,28 +163,51 @@ pub struct RawSimException {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDevice {
+    /// Device name: folder in OPC UA, `device` label in metrics. Required.
     pub name: Option<Spanned<String>>,
+    /// "tcp" or "rtu". Required.
     pub protocol: Option<Spanned<String>>,
+    /// tcp: "address:port"; the port defaults to `defaults::MODBUS_PORT`. Required for tcp.
     pub host: Option<Spanned<String>>,
+    /// rtu: serial device, best a /dev/serial/by-id/ path. Required for rtu.
     pub port: Option<Spanned<String>>,
+    /// rtu: baud rate. Default: `defaults::BAUD`.
     pub baud: Option<Spanned<i64>>,
+    /// rtu: "none", "even" or "odd". Default: `defaults::PARITY`.
     pub parity: Option<Spanned<String>>,
+    /// rtu: 1 or 2. Default: `defaults::STOP_BITS`.
     pub stop_bits: Option<Spanned<i64>>,
+    /// rtu: 7 or 8. Default: `defaults::DATA_BITS`.
     pub data_bits: Option<Spanned<i64>>,
+    /// Unit id (slave address). Default: `defaults::UNIT`.
     pub unit: Option<Spanned<i64>>,
+    /// Poll interval. Default: `defaults::POLL`.
     pub poll: Option<Spanned<String>>,
+    /// Per-request timeout. Default: `defaults::TIMEOUT`.
     pub timeout: Option<Spanned<String>>,
+    /// Extra attempts after a timeout or link error. Default: `defaults::RETRIES`.
     pub retries: Option<Spanned<i64>>,
+    /// Default byte/word order of the device's tags. Default: `defaults::ORDER`.
     pub order: Option<Spanned<String>>,
+    /// Registers a block may read through to join two tags. Default: `defaults::MAX_GAP`.
     pub max_gap: Option<Spanned<i64>>,
+    /// Registers per request. Default: `defaults::MAX_BLOCK`.
     pub max_block: Option<Spanned<i64>>,
+    /// How long a value stays uncertain after polls fail. Default: `defaults::STALE_AFTER_POLLS` × poll.
     pub stale_after: Option<Spanned<String>>,
+    /// Quiet time after a connect. Default: `defaults::PAUSE_AFTER_CONNECT`.
     pub pause_after_connect: Option<Spanned<String>>,
+    /// Quiet time between two requests. Default: `defaults::PAUSE_BETWEEN_REQUESTS`.
     pub pause_between_requests: Option<Spanned<String>>,
+    /// rtu: timeouts in a row before the slave is demoted. Default: `defaults::DEMOTE_AFTER`.
     pub demote_after: Option<Spanned<i64>>,
+    /// rtu: how long a demoted slave is skipped. Default: `defaults::DEMOTE_FOR`.
     pub demote_for: Option<Spanned<String>>,
+    /// First reconnect delay. Default: `defaults::BACKOFF_MIN`.
     pub backoff_min: Option<Spanned<String>>,
+    /// Longest reconnect delay. Default: `defaults::BACKOFF_MAX`.
     pub backoff_max: Option<Spanned<String>>,
+    /// The device's tags. Default: none (the device is not polled).
     #[serde(default)]
     pub tag: Vec<Spanned<RawTag>>,
 }
@@ -168,21 +216,34 @@ pub struct RawDevice {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTag {
+    /// Tag name, unique within its device. Required.
     pub name: Option<Spanned<String>>,
+    /// coil, discrete, input or holding; not needed with a Modicon address.
     pub kind: Option<Spanned<String>>,
+    /// 0-based address (with `kind`) or a Modicon string ("40001"). Required.
     pub address: Option<Spanned<RawAddress>>,
+    /// Value type. Default: bool on coils and discrete inputs; required on registers.
     #[serde(rename = "type")]
     pub data_type: Option<Spanned<String>>,
+    /// Byte/word order. Default: the device's `order`.
     pub order: Option<Spanned<String>>,
+    /// Bit 0..=15 of a register, for a bool. Default: none.
     pub bit: Option<Spanned<i64>>,
+    /// String length in registers. Required for strings.
     pub length: Option<Spanned<i64>>,
+    /// Multiplier: value × scale + offset. Default: none (unscaled).
     pub scale: Option<Spanned<f64>>,
+    /// Added after scaling. Default: 0.
     pub offset: Option<Spanned<f64>>,
+    /// Engineering unit, e.g. "V". Default: none.
     pub unit: Option<Spanned<String>>,
+    /// Free text shown to clients. Default: none.
     pub description: Option<Spanned<String>>,
+    /// Whether clients allowed to write may write it. Default: false.
     pub writable: Option<Spanned<bool>>,
+    /// Smallest change that counts as a change. Default: none (every change).
     pub deadband: Option<Spanned<f64>>,
-    /// Engineering range `[min, max]` (OPC UA EURange).
+    /// Engineering range `[min, max]` (OPC UA EURange). Default: none.
     pub range: Option<Spanned<Vec<f64>>>,
 }
 

@@ -27,7 +27,7 @@ use tokio_modbus::prelude::{Request, Response};
 use super::codec::{self, CodecError};
 use super::link::{Link, LinkError, Reply, Target};
 use super::plan::{self, Block, Span};
-use crate::config::{Config, DeviceConfig, Link as LinkConfig};
+use crate::config::{Config, DeviceConfig, Transport};
 use crate::health::Health;
 use crate::tags::{BadCause, Kind, TagId, TagStore, Value};
 use crate::telemetry::{DeviceCounters, Function, Outcome};
@@ -94,18 +94,20 @@ pub fn plan_buses(config: &Config) -> Vec<BusPlan> {
     for (id, dev) in config.devices.iter().enumerate() {
         let plan = DevicePlan::new(id, dev.clone(), next_tag);
         next_tag += dev.tags.len();
-        let key = match &dev.link {
+        let key = match &dev.transport {
             // /dev/serial/by-id/... and /dev/ttyUSB0 may be one port: one bus.
-            LinkConfig::Rtu { port, .. } => std::fs::canonicalize(port)
-                .map_or_else(|_| dev.link.bus_key(), |p| format!("rtu://{}", p.display())),
-            LinkConfig::Tcp { .. } => dev.link.bus_key(),
+            Transport::Rtu { port, .. } => std::fs::canonicalize(port).map_or_else(
+                |_| dev.transport.bus_key(),
+                |p| format!("rtu://{}", p.display()),
+            ),
+            Transport::Tcp { .. } => dev.transport.bus_key(),
         };
         match buses.iter_mut().find(|b| b.key == key) {
             Some(bus) => bus.devices.push(plan),
             None => {
-                let target = match &dev.link {
-                    LinkConfig::Tcp { endpoint } => Target::Tcp(endpoint.clone()),
-                    LinkConfig::Rtu { port, serial } => Target::Rtu {
+                let target = match &dev.transport {
+                    Transport::Tcp { endpoint } => Target::Tcp(endpoint.clone()),
+                    Transport::Rtu { port, serial } => Target::Rtu {
                         port: port.clone(),
                         serial: *serial,
                     },

@@ -5,3 +5,4 @@ pub mod bus;
 pub mod codec;
 pub mod link;
 pub mod plan;
+pub mod protocol;

@@ -207,7 +207,7 @@ pub fn populate(space: &mut AddressSpace, ns: u16, config: &Config) -> NodeMap {
         .description(format!(
             "Modbus unit {} at {}",
             dev.unit,
-            dev.link.bus_key()
+            dev.transport.bus_key()
         ))
         .organized_by(root.clone())
         .insert(space);
