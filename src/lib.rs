@@ -8,6 +8,7 @@ pub mod config;
 pub mod engine;
 pub mod health;
 pub mod http;
+pub mod lock;
 pub mod metrics;
 pub mod modbus;
 pub mod opcua;

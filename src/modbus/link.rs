@@ -28,6 +28,7 @@ use tokio_serial::{SerialPort, SerialPortBuilderExt, SerialStream};
 
 use super::backoff::ExponentialBackoff;
 use crate::config::{Backoff, Parity, SerialSettings};
+use crate::lock::lock;
 
 /// Why a request got no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,10 +67,7 @@ struct SharedPort(Arc<Mutex<SerialStream>>);
 
 impl SharedPort {
     fn with<R>(&self, f: impl FnOnce(Pin<&mut SerialStream>) -> R) -> R {
-        let mut guard = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = lock(&self.0);
         f(Pin::new(&mut *guard))
     }
 }

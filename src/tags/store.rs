@@ -1,9 +1,8 @@
-//! The tag model and the tag store.
+//! The tag store: per tag the latest value, its quality and timestamps; per
+//! device its live status; and the change feed that announces every change.
 //!
-//! A tag is one named value of one device. The store holds, per tag, the latest
-//! value, its quality and its source timestamp. It is built once at start-up from
-//! the validated config and never grows: tag ids are indexes, so northbound
-//! consumers (HTTP, OPC UA, metrics) can keep them.
+//! Built once at start-up from the validated config and never grows: tag ids
+//! are indexes, so northbound consumers (HTTP, OPC UA, metrics) can keep them.
 //!
 //! Invariants:
 //! - a tag that was never polled is `Bad(Waiting)` with no value;
@@ -16,261 +15,13 @@
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+use super::quality::{exceeds_deadband, quality_after_failure};
+use super::{BadCause, DataType, Quality, Value};
+use crate::lock::lock;
 use crate::telemetry::DeviceCounters;
-
-/// Modbus data table a tag lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Coil,
-    Discrete,
-    Input,
-    Holding,
-}
-
-impl Kind {
-    /// True for the one-bit tables (coils, discrete inputs).
-    pub fn is_bit(self) -> bool {
-        matches!(self, Kind::Coil | Kind::Discrete)
-    }
-
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Coil => "coil",
-            Kind::Discrete => "discrete",
-            Kind::Input => "input",
-            Kind::Holding => "holding",
-        }
-    }
-}
-
-/// Tag data type as configured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DataType {
-    Bool,
-    U16,
-    I16,
-    U32,
-    I32,
-    U64,
-    I64,
-    F32,
-    F64,
-    String,
-}
-
-impl DataType {
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DataType::Bool => "bool",
-            DataType::U16 => "u16",
-            DataType::I16 => "i16",
-            DataType::U32 => "u32",
-            DataType::I32 => "i32",
-            DataType::U64 => "u64",
-            DataType::I64 => "i64",
-            DataType::F32 => "f32",
-            DataType::F64 => "f64",
-            DataType::String => "string",
-        }
-    }
-
-    /// True for the integer and float types.
-    pub fn is_numeric(self) -> bool {
-        !matches!(self, DataType::Bool | DataType::String)
-    }
-}
-
-/// Byte/word order of multi-register values, named after the 32-bit layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum WordOrder {
-    #[default]
-    Abcd,
-    Cdab,
-    Badc,
-    Dcba,
-}
-
-impl WordOrder {
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WordOrder::Abcd => "ABCD",
-            WordOrder::Cdab => "CDAB",
-            WordOrder::Badc => "BADC",
-            WordOrder::Dcba => "DCBA",
-        }
-    }
-}
-
-/// A decoded, typed tag value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Bool(bool),
-    U16(u16),
-    I16(i16),
-    U32(u32),
-    I32(i32),
-    U64(u64),
-    I64(i64),
-    F32(f32),
-    F64(f64),
-    String(String),
-}
-
-impl Value {
-    /// The value as a float, for metrics and deadbands; `None` for strings.
-    pub fn as_f64(&self) -> Option<f64> {
-        Some(match *self {
-            Value::Bool(b) => f64::from(u8::from(b)),
-            Value::U16(v) => f64::from(v),
-            Value::I16(v) => f64::from(v),
-            Value::U32(v) => f64::from(v),
-            Value::I32(v) => f64::from(v),
-            // 64-bit integers lose precision above 2^53; acceptable for metrics and deadbands.
-            Value::U64(v) => v as f64,
-            Value::I64(v) => v as f64,
-            Value::F32(v) => f64::from(v),
-            Value::F64(v) => v,
-            Value::String(_) => return None,
-        })
-    }
-
-    /// The value as a float for display: an f32 through its shortest decimal form,
-    /// so 230.1f32 shows as 230.1 and not 230.10000610351562. Allocates for f32.
-    pub fn as_display_f64(&self) -> Option<f64> {
-        match self {
-            Value::F32(v) => v.to_string().parse().ok(),
-            other => other.as_f64(),
-        }
-    }
-
-    /// JSON form: numbers stay numbers (64-bit integers exactly), strings and bools as such.
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::U16(v) => (*v).into(),
-            Value::I16(v) => (*v).into(),
-            Value::U32(v) => (*v).into(),
-            Value::I32(v) => (*v).into(),
-            Value::U64(v) => (*v).into(),
-            Value::I64(v) => (*v).into(),
-            // Through the shortest decimal form, so 230.1f32 is 230.1 and not 230.10000610351562.
-            Value::F32(v) => {
-                serde_json::Number::from_f64(v.to_string().parse().unwrap_or(f64::NAN))
-                    .map_or(serde_json::Value::Null, serde_json::Value::Number)
-            }
-            Value::F64(v) => serde_json::Number::from_f64(*v)
-                .map_or(serde_json::Value::Null, serde_json::Value::Number),
-            Value::String(s) => serde_json::Value::String(s.clone()),
-        }
-    }
-}
-
-impl std::fmt::Display for Value {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Value::Bool(v) => write!(f, "{v}"),
-            Value::U16(v) => write!(f, "{v}"),
-            Value::I16(v) => write!(f, "{v}"),
-            Value::U32(v) => write!(f, "{v}"),
-            Value::I32(v) => write!(f, "{v}"),
-            Value::U64(v) => write!(f, "{v}"),
-            Value::I64(v) => write!(f, "{v}"),
-            Value::F32(v) => write!(f, "{v}"),
-            Value::F64(v) => write!(f, "{v}"),
-            Value::String(v) => write!(f, "{v:?}"),
-        }
-    }
-}
-
-/// Why a tag has no good value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BadCause {
-    /// No connection to the device (refused, reset, port missing, malformed reply).
-    Communication,
-    /// The device did not answer within the timeout.
-    Timeout,
-    /// The device answered with this Modbus exception code.
-    Exception(u8),
-    /// The registers arrived but do not make a valid value (NaN, non-ASCII string).
-    Decode,
-    /// Not polled yet since start-up.
-    Waiting,
-}
-
-impl BadCause {
-    /// Stable lowercase name, used in JSON, logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BadCause::Communication => "communication",
-            BadCause::Timeout => "timeout",
-            BadCause::Exception(_) => "exception",
-            BadCause::Decode => "decode",
-            BadCause::Waiting => "waiting",
-        }
-    }
-}
-
-/// Data quality of a tag, with the reason when it is not good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Quality {
-    Good,
-    /// The last good value is kept after a failed poll, until it is older than `stale_after`.
-    Uncertain(BadCause),
-    Bad(BadCause),
-}
-
-impl Quality {
-    /// The quality word: "good", "uncertain" or "bad".
-    pub fn level(self) -> &'static str {
-        match self {
-            Quality::Good => "good",
-            Quality::Uncertain(_) => "uncertain",
-            Quality::Bad(_) => "bad",
-        }
-    }
-
-    /// The reason when not good.
-    pub fn cause(self) -> Option<BadCause> {
-        match self {
-            Quality::Good => None,
-            Quality::Uncertain(c) | Quality::Bad(c) => Some(c),
-        }
-    }
-}
-
-/// What a failed poll does to a tag's quality: keep the value as uncertain while it
-/// is fresh, otherwise bad. Pure, so the rule is tested without a clock.
-pub fn quality_after_failure(
-    has_value: bool,
-    last_good: Option<Instant>,
-    now: Instant,
-    stale_after: Duration,
-    cause: BadCause,
-) -> Quality {
-    match last_good {
-        Some(at) if has_value && now.saturating_duration_since(at) < stale_after => {
-            Quality::Uncertain(cause)
-        }
-        _ => Quality::Bad(cause),
-    }
-}
-
-/// True when `new` differs from `old` by more than the deadband (or in kind).
-pub fn exceeds_deadband(old: &Value, new: &Value, deadband: Option<f64>) -> bool {
-    match (deadband, old.as_f64(), new.as_f64()) {
-        (Some(db), Some(a), Some(b)) if !matches!(new, Value::Bool(_)) => (b - a).abs() > db,
-        _ => old != new,
-    }
-}
 
 /// Static description of a tag: what consumers need to present it.
 #[derive(Debug, Clone)]
@@ -381,12 +132,6 @@ impl std::fmt::Debug for TagStore {
             .field("devices", &self.devices.len())
             .finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A writer that panicked cannot leave a TagState half-written (plain field
-    // assignments), so a poisoned lock still holds consistent data.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl TagStore {
@@ -610,39 +355,6 @@ mod tests {
         let snap = store.snapshot(0).unwrap();
         assert_eq!(snap.quality, Quality::Bad(BadCause::Waiting));
         assert!(snap.value.is_none());
-    }
-
-    #[test]
-    fn failure_within_stale_after_keeps_value_uncertain() {
-        let now = Instant::now();
-        let q = quality_after_failure(
-            true,
-            Some(now),
-            now + Duration::from_secs(2),
-            Duration::from_secs(3),
-            BadCause::Timeout,
-        );
-        assert_eq!(q, Quality::Uncertain(BadCause::Timeout));
-    }
-
-    #[test]
-    fn failure_after_stale_after_is_bad() {
-        let now = Instant::now();
-        let q = quality_after_failure(
-            true,
-            Some(now),
-            now + Duration::from_secs(3),
-            Duration::from_secs(3),
-            BadCause::Exception(4),
-        );
-        assert_eq!(q, Quality::Bad(BadCause::Exception(4)));
-    }
-
-    #[test]
-    fn failure_without_any_value_is_bad() {
-        let now = Instant::now();
-        let q = quality_after_failure(false, None, now, Duration::from_secs(3), BadCause::Timeout);
-        assert_eq!(q, Quality::Bad(BadCause::Timeout));
     }
 
     #[tokio::test]
