@@ -390,7 +390,7 @@ pub async fn probe(p: &Probe) -> Result<Vec<ProbeLine>, ProbeError> {
     let response = link
         .call(p.unit, request, p.timeout)
         .await?
-        .map_err(ProbeError::Exception)?;
+        .map_err(|code| ProbeError::Exception(u8::from(code)))?;
     let lines = match response {
         Response::ReadCoils(bits) | Response::ReadDiscreteInputs(bits) => bits
             .iter()

@@ -9,8 +9,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::health::{self, Health};
-use crate::modbus::bus::{self, BusHandle, WriteError};
+use crate::modbus::bus::{self, BusHandle};
 use crate::tags::{DeviceMeta, TagId, TagMeta, TagStore, Value};
+use crate::write::WriteError;
 
 /// The store plus the bus tasks that fill it.
 #[derive(Debug)]
@@ -115,33 +116,31 @@ impl Engine {
         &self.store
     }
 
-    /// Write a tag by name and wait for the device; returns the value written (after
-    /// scaling and rounding), which the store now holds.
-    /// Authorization of the *user* is the caller's job; the tag's `writable` flag is checked here.
-    pub async fn write(&self, device: &str, tag: &str, value: Value) -> Result<Value, WriteError> {
-        let id = self.store.find(device, tag).ok_or(WriteError::UnknownTag)?;
-        self.write_id(id, value).await
-    }
-
-    /// Write a tag by store id; as `write`, without a name lookup.
+    /// Write a tag by store id and wait for the device; returns the value written
+    /// (after scaling and rounding), which the store now holds. Authorization of
+    /// the *user* is the caller's job; the tag's `writable` flag is checked here.
     pub async fn write_id(&self, id: TagId, value: Value) -> Result<Value, WriteError> {
-        let meta = self.store.metas().get(id).ok_or(WriteError::UnknownTag)?;
+        let meta = self
+            .store
+            .metas()
+            .get(id)
+            .ok_or_else(WriteError::unknown_tag)?;
         if !meta.writable {
-            return Err(WriteError::NotWritable);
+            return Err(WriteError::not_writable());
         }
         let first = self
             .first_tag
             .get(meta.device)
             .copied()
-            .ok_or(WriteError::UnknownTag)?;
+            .ok_or_else(WriteError::unknown_tag)?;
         let bus = self
             .device_bus
             .get(meta.device)
             .and_then(|b| self.buses.get(*b))
-            .ok_or(WriteError::UnknownTag)?;
+            .ok_or_else(WriteError::unknown_tag)?;
         bus.write(
             meta.device,
-            id.checked_sub(first).ok_or(WriteError::UnknownTag)?,
+            id.checked_sub(first).ok_or_else(WriteError::unknown_tag)?,
             value,
         )
         .await

@@ -113,7 +113,9 @@ struct TagFilter {
 fn quality_json(q: Quality) -> (Json_, Json_, Json_) {
     let cause = q.cause().map_or(Json_::Null, |c| Json_::from(c.as_str()));
     let code = match q.cause() {
-        Some(BadCause::Exception(code)) => Json_::from(code),
+        Some(BadCause::Exception(code)) => {
+            Json_::from(crate::modbus::protocol::exception_number(code))
+        }
         _ => Json_::Null,
     };
     (Json_::from(q.level()), cause, code)

@@ -16,3 +16,4 @@ pub mod sim;
 pub mod systemd;
 pub mod tags;
 pub mod telemetry;
+pub mod write;

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use tokio_modbus::prelude::Request;
 
+use crate::modbus::protocol::{ExceptionCode, exception_number};
+
 /// Modbus function codes the gateway uses, as metric label values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
@@ -199,13 +201,15 @@ impl DeviceCounters {
     }
 
     /// Count a request; `exception` is the code of an exception response.
-    pub fn request(&self, function: Function, outcome: Outcome, exception: Option<u8>) {
+    pub fn request(&self, function: Function, outcome: Outcome, exception: Option<ExceptionCode>) {
         let f = index(&Function::ALL, &function);
         let o = index(&Outcome::ALL, &outcome);
         if let Some(c) = self.requests.get(f).and_then(|row| row.get(o)) {
             Self::bump(c);
         }
-        if let Some(c) = exception.and_then(|code| self.exceptions.get(usize::from(code))) {
+        if let Some(c) =
+            exception.and_then(|code| self.exceptions.get(usize::from(exception_number(code))))
+        {
             Self::bump(c);
         }
     }
@@ -267,8 +271,16 @@ mod tests {
     fn requests_are_counted_by_function_and_outcome() {
         let c = DeviceCounters::default();
         c.request(Function::ReadHoldingRegisters, Outcome::Ok, None);
-        c.request(Function::ReadHoldingRegisters, Outcome::Exception, Some(2));
-        c.request(Function::ReadCoils, Outcome::Exception, Some(2));
+        c.request(
+            Function::ReadHoldingRegisters,
+            Outcome::Exception,
+            Some(ExceptionCode::IllegalDataAddress),
+        );
+        c.request(
+            Function::ReadCoils,
+            Outcome::Exception,
+            Some(ExceptionCode::IllegalDataAddress),
+        );
         assert_eq!(c.requests(Function::ReadHoldingRegisters, Outcome::Ok), 1);
         assert_eq!(c.outcome_total(Outcome::Exception), 2);
         assert_eq!(c.exceptions(), vec![(2, 2)]);

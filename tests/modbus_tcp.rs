@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use common::{config, dead_port, start_sim, tag, wait_until};
 use edge_gateway::engine::Engine;
-use edge_gateway::modbus::bus::WriteError;
+use edge_gateway::modbus::protocol::ExceptionCode;
 use edge_gateway::tags::{BadCause, Kind, Quality, Value};
+use edge_gateway::write::{WriteError, WriteErrorKind};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -15,6 +16,14 @@ fn device(name: &str, host: impl std::fmt::Display, extra: &str, tags: &str) -> 
     format!(
         "[[device]]\nname = \"{name}\"\nprotocol = \"tcp\"\nhost = \"{host}\"\nunit = 1\n{extra}\n{tags}\n"
     )
+}
+
+/// The store id of a tag, for writes (which go by id, as every face writes).
+fn id(engine: &Engine, device: &str, tag: &str) -> usize {
+    match engine.store().find(device, tag) {
+        Some(id) => id,
+        None => panic!("no tag {device}.{tag}"),
+    }
 }
 
 fn is_good(store: &edge_gateway::tags::TagStore, d: &str, t: &str) -> bool {
@@ -277,7 +286,7 @@ async fn exception_2_splits_block_and_keeps_other_tags_good() {
     }
     assert_eq!(
         tag(&store, "d", "r5").1,
-        Quality::Bad(BadCause::Exception(2))
+        Quality::Bad(BadCause::Exception(ExceptionCode::IllegalDataAddress))
     );
 
     // The split is remembered: later cycles cost the same number of requests.
@@ -439,7 +448,9 @@ writable = true
     wait_until("status good", WAIT, || is_good(&store, "d", "status")).await;
 
     assert_eq!(
-        engine.write("d", "setpoint", Value::F64(123.4)).await,
+        engine
+            .write_id(id(&engine, "d", "setpoint"), Value::F64(123.4))
+            .await,
         Ok(Value::F64(123.4))
     );
     assert_eq!(sim.get_raw(1, Kind::Holding, 9), Some(1234));
@@ -451,44 +462,54 @@ writable = true
 
     // A bit inside a register: read-modify-write keeps the other bits.
     assert_eq!(
-        engine.write("d", "bit0", Value::Bool(true)).await,
+        engine
+            .write_id(id(&engine, "d", "bit0"), Value::Bool(true))
+            .await,
         Ok(Value::Bool(true))
     );
     assert_eq!(sim.get_raw(1, Kind::Holding, 0), Some(0x00F1));
 
     assert_eq!(
-        engine.write("d", "motor", Value::Bool(true)).await,
+        engine
+            .write_id(id(&engine, "d", "motor"), Value::Bool(true))
+            .await,
         Ok(Value::Bool(true))
     );
     assert_eq!(sim.get_raw(1, Kind::Coil, 0), Some(1));
 
     assert_eq!(
-        engine.write("d", "wide", Value::F64(-2.5)).await,
+        engine
+            .write_id(id(&engine, "d", "wide"), Value::F64(-2.5))
+            .await,
         Ok(Value::F32(-2.5))
     );
     let before = sim.requests(1);
     assert_eq!(
-        engine.write("d", "readonly", Value::U16(1)).await,
-        Err(WriteError::NotWritable)
+        engine
+            .write_id(id(&engine, "d", "readonly"), Value::U16(1))
+            .await,
+        Err(WriteError::not_writable())
     );
     assert_eq!(
-        engine.write("d", "status", Value::U16(1)).await,
-        Err(WriteError::NotWritable)
+        engine
+            .write_id(id(&engine, "d", "status"), Value::U16(1))
+            .await,
+        Err(WriteError::not_writable())
     );
     assert!(
         matches!(
-            engine.write("d", "setpoint", Value::F64(7000.0)).await,
-            Err(WriteError::Encode(_))
+            engine.write_id(id(&engine, "d", "setpoint"), Value::F64(7000.0)).await,
+            Err(ref e) if e.kind() == WriteErrorKind::OutOfRange
         ),
         "65535 × 0.1 is the top"
     );
     assert!(matches!(
-        engine.write("d", "motor", Value::U16(1)).await,
-        Err(WriteError::Encode(_))
+        engine.write_id(id(&engine, "d", "motor"), Value::U16(1)).await,
+        Err(ref e) if e.kind() == WriteErrorKind::TypeMismatch
     ));
     assert_eq!(
-        engine.write("d", "nope", Value::U16(1)).await,
-        Err(WriteError::UnknownTag)
+        engine.write_id(engine.store().len(), Value::U16(1)).await,
+        Err(WriteError::unknown_tag())
     );
     assert_eq!(
         sim.requests(1),
@@ -496,8 +517,10 @@ writable = true
         "a refused write must not reach the device"
     );
     assert_eq!(
-        engine.write("d", "refused", Value::U16(5)).await,
-        Err(WriteError::Exception(2))
+        engine
+            .write_id(id(&engine, "d", "refused"), Value::U16(5))
+            .await,
+        Err(WriteError::exception(ExceptionCode::IllegalDataAddress))
     );
 }
 
@@ -591,7 +614,7 @@ async fn a_write_whose_caller_gave_up_never_reaches_the_device() {
     .await;
     let gave_up = tokio::time::timeout(
         Duration::from_millis(50),
-        engine.write("d", "sp", Value::U16(99)),
+        engine.write_id(id(&engine, "d", "sp"), Value::U16(99)),
     )
     .await;
     assert!(
@@ -607,7 +630,7 @@ async fn a_write_whose_caller_gave_up_never_reaches_the_device() {
     );
     // A write that is waited for still goes through.
     assert_eq!(
-        engine.write("d", "sp", Value::U16(7)).await,
+        engine.write_id(id(&engine, "d", "sp"), Value::U16(7)).await,
         Ok(Value::U16(7))
     );
     assert_eq!(sim.get_raw(1, Kind::Holding, 0), Some(7));

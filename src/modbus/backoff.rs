@@ -30,13 +30,20 @@ impl ExponentialBackoff {
         if max < min {
             return Err(InvalidBackoff { min, max });
         }
-        Ok(ExponentialBackoff {
+        // splitmix64 needs any nonzero-ish state; `saturating` mixes in a
+        // constant so that seed 0 stays usable.
+        Ok(Self::saturating(min, max, seed))
+    }
+
+    /// A backoff from `min` to `max`, or fixed at `min` when `max` is below it.
+    /// For settings that were validated already; infallible.
+    pub fn saturating(min: Duration, max: Duration, seed: u64) -> Self {
+        ExponentialBackoff {
             min,
-            max,
+            max: max.max(min),
             step: min,
-            // splitmix64 needs any nonzero-ish state; mixing in a constant keeps seed 0 usable.
             rng: seed ^ 0x9E37_79B9_7F4A_7C15,
-        })
+        }
     }
 
     /// The next delay, and grow the step.
@@ -82,6 +89,15 @@ mod tests {
         assert!(
             ExponentialBackoff::try_new(Duration::from_secs(2), Duration::from_secs(1), 0).is_err()
         );
+    }
+
+    #[test]
+    fn saturating_fixes_a_max_below_min_at_min() {
+        let mut b =
+            ExponentialBackoff::saturating(Duration::from_secs(2), Duration::from_secs(1), 0);
+        for _ in 0..5 {
+            assert_eq!(b.next_delay(), Duration::from_secs(2));
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ use tokio_modbus::prelude::{Request, Response, Slave, SlaveContext};
 use tokio_serial::{SerialPort, SerialPortBuilderExt, SerialStream};
 
 use super::backoff::ExponentialBackoff;
+use super::protocol::ExceptionCode;
 use crate::config::{Backoff, Parity, SerialSettings};
 use crate::lock::lock;
 
@@ -48,7 +49,7 @@ pub enum LinkError {
 }
 
 /// What a request produced: a response, a Modbus exception code, or a link failure.
-pub type Reply = Result<Result<Response, u8>, LinkError>;
+pub type Reply = Result<Result<Response, ExceptionCode>, LinkError>;
 
 /// Where a link goes.
 #[derive(Debug, Clone)]
@@ -114,8 +115,6 @@ pub struct Link {
     quiet_until: Instant,
     /// The line must be drained before the next request (RTU after a timeout).
     drain_for: Option<Duration>,
-    /// Successful connects, for tests and status.
-    pub connects: u64,
     /// Connect attempts, successful or not.
     pub connect_attempts: u64,
 }
@@ -138,11 +137,7 @@ impl Link {
                 .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))),
             Target::Rtu { port, .. } => port.len() as u64,
         } ^ u64::from(std::process::id());
-        let backoff =
-            ExponentialBackoff::try_new(backoff.min, backoff.max, seed).unwrap_or_else(|_| {
-                ExponentialBackoff::try_new(backoff.min, backoff.min, seed)
-                    .unwrap_or_else(|_| unreachable_backoff())
-            });
+        let backoff = ExponentialBackoff::saturating(backoff.min, backoff.max, seed);
         Link {
             target,
             ctx: None,
@@ -152,7 +147,6 @@ impl Link {
             last_connect_error: String::new(),
             quiet_until: Instant::now(),
             drain_for: None,
-            connects: 0,
             connect_attempts: 0,
         }
     }
@@ -193,9 +187,6 @@ impl Link {
         match self.connect(connect_timeout).await {
             Ok(ctx) => {
                 self.ctx = Some(ctx);
-                if opens_port {
-                    self.connects += 1;
-                }
                 self.backoff.reset();
                 self.retry_at = None;
                 Ok(opens_port)
@@ -324,7 +315,7 @@ impl Link {
                 self.reset(Some(wait));
                 Err(LinkError::Protocol(e.to_string()))
             }
-            Ok(Ok(Err(code))) => Ok(Err(u8::from(code))),
+            Ok(Ok(Err(code))) => Ok(Err(code)),
             Ok(Ok(Ok(response))) => match check_shape(&expected, response) {
                 Ok(r) => Ok(Ok(r)),
                 Err(msg) => {
@@ -334,13 +325,6 @@ impl Link {
             },
         }
     }
-}
-
-#[cold]
-fn unreachable_backoff() -> ExponentialBackoff {
-    // try_new(min, min) cannot fail; this keeps the constructor free of expect().
-    ExponentialBackoff::try_new(Duration::ZERO, Duration::ZERO, 0)
-        .unwrap_or_else(|_| unreachable_backoff())
 }
 
 fn open_serial(port: &str, s: &SerialSettings) -> tokio_serial::Result<SerialStream> {

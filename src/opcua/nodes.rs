@@ -27,9 +27,8 @@ use opcua::types::{
 use super::auth::GatewayAuth;
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::modbus::bus::WriteError;
-use crate::modbus::codec::CodecError;
 use crate::tags::{BadCause, DataType, Quality, TagId, Value};
+use crate::write::WriteErrorKind;
 
 /// NodeIds of one device's `_Status` variables.
 #[derive(Debug, Clone)]
@@ -354,16 +353,16 @@ impl GatewayNodes {
         match tokio::time::timeout(limit, self.engine.write_id(id, value)).await {
             Err(_) => StatusCode::BadTimeout,
             Ok(Ok(_)) => StatusCode::Good,
-            Ok(Err(e)) => match e {
-                WriteError::UnknownTag => StatusCode::BadNodeIdUnknown,
-                WriteError::NotWritable => StatusCode::BadNotWritable,
-                WriteError::Encode(CodecError::TypeMismatch { .. }) => StatusCode::BadTypeMismatch,
-                WriteError::Encode(_) => StatusCode::BadOutOfRange,
-                WriteError::Timeout(_) => StatusCode::BadTimeout,
-                WriteError::Communication(_) => StatusCode::BadCommunicationError,
-                WriteError::Exception(_) => StatusCode::BadDeviceFailure,
-                WriteError::Busy => StatusCode::BadTooManyOperations,
-                WriteError::Closed => StatusCode::BadShutdown,
+            Ok(Err(e)) => match e.kind() {
+                WriteErrorKind::UnknownTag => StatusCode::BadNodeIdUnknown,
+                WriteErrorKind::NotWritable => StatusCode::BadNotWritable,
+                WriteErrorKind::TypeMismatch => StatusCode::BadTypeMismatch,
+                WriteErrorKind::OutOfRange => StatusCode::BadOutOfRange,
+                WriteErrorKind::Timeout => StatusCode::BadTimeout,
+                WriteErrorKind::Communication => StatusCode::BadCommunicationError,
+                WriteErrorKind::Exception(_) => StatusCode::BadDeviceFailure,
+                WriteErrorKind::Busy => StatusCode::BadTooManyOperations,
+                WriteErrorKind::Closed => StatusCode::BadShutdown,
             },
         }
     }
@@ -489,7 +488,9 @@ mod tests {
             StatusCode::UncertainLastUsableValue
         );
         assert_eq!(
-            status_code(Quality::Bad(BadCause::Exception(2))),
+            status_code(Quality::Bad(BadCause::Exception(
+                crate::modbus::protocol::ExceptionCode::IllegalDataAddress
+            ))),
             StatusCode::BadDeviceFailure
         );
         assert_eq!(

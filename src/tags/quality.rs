@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Value;
+use crate::modbus::protocol::ExceptionCode;
 
 /// Why a tag has no good value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,8 +16,8 @@ pub enum BadCause {
     Communication,
     /// The device did not answer within the timeout.
     Timeout,
-    /// The device answered with this Modbus exception code.
-    Exception(u8),
+    /// The device answered with this Modbus exception.
+    Exception(ExceptionCode),
     /// The registers arrived but do not make a valid value (NaN, non-ASCII string).
     Decode,
     /// Not polled yet since start-up.
@@ -114,9 +115,12 @@ mod tests {
             Some(now),
             now + Duration::from_secs(3),
             Duration::from_secs(3),
-            BadCause::Exception(4),
+            BadCause::Exception(ExceptionCode::ServerDeviceFailure),
         );
-        assert_eq!(q, Quality::Bad(BadCause::Exception(4)));
+        assert_eq!(
+            q,
+            Quality::Bad(BadCause::Exception(ExceptionCode::ServerDeviceFailure))
+        );
     }
 
     #[test]

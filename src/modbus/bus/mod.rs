@@ -1,0 +1,217 @@
+//! A bus task: every device behind one TCP endpoint or one serial port.
+//!
+//! Requests on a bus are serialized; buses run independently, so a dead device
+//! on one bus never delays another. Within a bus, devices are polled by
+//! deadline; a cycle that overruns is counted and logged once, and the next one
+//! starts at once instead of queueing missed cycles.
+//!
+//! Faults and what they cost:
+//! - a device that times out ends its cycle (the remaining blocks are marked
+//!   with the same cause), so a dead device costs one timeout (plus retries) per
+//!   cycle, not one per block;
+//! - on an RTU bus a slave that timed out `demote_after` times in a row is
+//!   demoted: skipped for `demote_for`, then probed with one request;
+//! - exception 02 (illegal data address) on a multi-tag block splits the block
+//!   and retries the halves at once; the split plan is kept for the life of the
+//!   process, so one unmapped register never blanks its neighbours;
+//! - writes arrive on a channel and jump the poll queue between two requests.
+//!
+//! Files: `layout` plans buses and blocks (pure), `poll` runs a device's cycle,
+//! `write` is the write path.
+
+mod layout;
+mod poll;
+mod write;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until};
+
+pub use layout::{BusPlan, DevicePlan, plan_buses, plan_buses_with};
+
+use super::link::{Link, Target};
+use crate::health::Health;
+use crate::tags::{TagStore, Value};
+use crate::telemetry::DeviceCounters;
+use crate::write::WriteError;
+
+/// Pending writes a bus queues before `write` answers `Busy`.
+pub const WRITE_QUEUE: usize = 64;
+
+/// A request to a bus task.
+#[derive(Debug)]
+pub enum Command {
+    /// Write `value` to tag `tag` (index within the device) of device `device`.
+    Write {
+        device: usize,
+        tag: usize,
+        value: Value,
+        reply: oneshot::Sender<Result<Value, WriteError>>,
+    },
+}
+
+/// Sends commands to a running bus task.
+#[derive(Debug, Clone)]
+pub struct BusHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl BusHandle {
+    /// Write a tag through this bus and wait for the device's answer; returns the value now in the store.
+    pub async fn write(
+        &self,
+        device: usize,
+        tag: usize,
+        value: Value,
+    ) -> Result<Value, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .try_send(Command::Write {
+                device,
+                tag,
+                value,
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => WriteError::busy(),
+                mpsc::error::TrySendError::Closed(_) => WriteError::closed(),
+            })?;
+        answer.await.unwrap_or_else(|_| Err(WriteError::closed()))
+    }
+}
+
+/// Longest a bus task sleeps without beating its heartbeat.
+const IDLE_BEAT: Duration = Duration::from_secs(1);
+
+/// Start a bus task (number `index` in `health`). It runs until the returned
+/// handle and all its clones are dropped.
+pub fn spawn(
+    plan: BusPlan,
+    store: Arc<TagStore>,
+    health: Arc<Health>,
+    index: usize,
+) -> (BusHandle, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+    let task = tokio::spawn(Bus::new(plan, store, rx, health, index).run());
+    (BusHandle { tx }, task)
+}
+
+struct DeviceRun {
+    plan: DevicePlan,
+    next_due: Instant,
+    consecutive_timeouts: u32,
+    demoted_until: Option<Instant>,
+    /// Last reported state, so logs say "down" and "back" once, not every poll.
+    was_up: Option<bool>,
+    overrunning: bool,
+}
+
+impl DeviceRun {
+    /// A demoted device stays on its poll rhythm (without I/O, see `poll_device`)
+    /// so that its tags age from uncertain to bad on time.
+    fn due(&self) -> Instant {
+        self.next_due
+    }
+}
+
+struct Bus {
+    key: String,
+    rtu: bool,
+    link: Link,
+    devices: Vec<DeviceRun>,
+    store: Arc<TagStore>,
+    rx: mpsc::Receiver<Command>,
+    pause_after_connect: Duration,
+    health: Arc<Health>,
+    /// This bus's slot in `health`.
+    index: usize,
+}
+
+impl Bus {
+    fn new(
+        plan: BusPlan,
+        store: Arc<TagStore>,
+        rx: mpsc::Receiver<Command>,
+        health: Arc<Health>,
+        index: usize,
+    ) -> Self {
+        let rtu = matches!(plan.target, Target::Rtu { .. });
+        let backoff = plan.devices.first().map_or(
+            crate::config::Backoff {
+                min: crate::config::defaults::BACKOFF_MIN,
+                max: crate::config::defaults::BACKOFF_MAX,
+            },
+            |d| d.config.backoff,
+        );
+        let pause_after_connect = plan
+            .devices
+            .iter()
+            .map(|d| d.config.pause_after_connect)
+            .max()
+            .unwrap_or_default();
+        let now = Instant::now();
+        let devices = plan
+            .devices
+            .into_iter()
+            .filter(|d| !d.blocks.is_empty())
+            .map(|plan| DeviceRun {
+                plan,
+                next_due: now,
+                consecutive_timeouts: 0,
+                demoted_until: None,
+                was_up: None,
+                overrunning: false,
+            })
+            .collect();
+        Bus {
+            key: plan.key,
+            rtu,
+            link: Link::new(plan.target, backoff),
+            devices,
+            store,
+            rx,
+            pause_after_connect,
+            health,
+            index,
+        }
+    }
+
+    async fn run(mut self) {
+        tracing::info!(bus = %self.key, devices = self.devices.len(), "bus started");
+        loop {
+            self.health.beat(self.index);
+            let next = self
+                .devices
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, d)| d.due())
+                .map(|(i, d)| (i, d.due()));
+            // Wake at least every IDLE_BEAT so a long poll interval still beats.
+            let wake = Instant::now() + IDLE_BEAT;
+            let (index, due) = match next {
+                Some((i, due)) if due <= wake => (Some(i), due),
+                _ => (None, wake),
+            };
+            tokio::select! {
+                biased;
+                cmd = self.rx.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd).await,
+                    None => break,
+                },
+                () = sleep_until(due) => {
+                    if let Some(index) = index {
+                        self.poll_device(index).await;
+                    }
+                }
+            }
+        }
+        tracing::info!(bus = %self.key, "bus stopped");
+    }
+
+    fn counters(&self, device: usize) -> Option<&DeviceCounters> {
+        self.store.counters(device)
+    }
+}

@@ -1,0 +1,194 @@
+//! The write path: a write jumps the poll queue, is refused before any I/O
+//! when the tag is not writable or the value does not encode, and is never
+//! retried (the device may have acted on a request whose answer was lost).
+
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+use tokio_modbus::prelude::{Request, Response};
+
+use super::super::codec::{self, CodecError};
+use super::super::link::LinkError;
+use super::{Bus, Command};
+use crate::tags::{Kind, Value};
+use crate::telemetry::DeviceCounters;
+use crate::write::{WriteError, WriteErrorKind};
+
+impl From<LinkError> for WriteError {
+    fn from(e: LinkError) -> Self {
+        match e {
+            LinkError::Timeout(d) => WriteError::timeout(d),
+            other => WriteError::communication(other),
+        }
+    }
+}
+
+impl From<CodecError> for WriteError {
+    fn from(e: CodecError) -> Self {
+        let kind = match e {
+            CodecError::TypeMismatch { .. } => WriteErrorKind::TypeMismatch,
+            _ => WriteErrorKind::OutOfRange,
+        };
+        WriteError::new(kind, e.to_string())
+    }
+}
+
+impl Bus {
+    pub(super) async fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Write {
+                device,
+                tag,
+                value,
+                reply,
+            } => {
+                if reply.is_closed() {
+                    // The caller gave up (and reported a timeout): a write that
+                    // arrives late would surprise the operator, so it is dropped.
+                    tracing::warn!(
+                        device,
+                        tag,
+                        "write dropped: its caller stopped waiting before the bus was free"
+                    );
+                    return;
+                }
+                let result = self.write(device, tag, value).await;
+                if let Err(e) = &result {
+                    let names = self.devices.iter().find(|d| d.plan.id == device).map(|d| {
+                        let tag = d.plan.config.tags.get(tag).map_or("?", |t| t.name.as_str());
+                        (d.plan.config.name.clone(), tag.to_owned())
+                    });
+                    let (device, tag) = names.unwrap_or_default();
+                    tracing::warn!(device = %device, tag = %tag, error = %e, "write failed");
+                }
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    async fn write(
+        &mut self,
+        device: usize,
+        tag: usize,
+        value: Value,
+    ) -> Result<Value, WriteError> {
+        let dev = self
+            .devices
+            .iter()
+            .find(|d| d.plan.id == device)
+            .ok_or_else(WriteError::unknown_tag)?;
+        let cfg = dev
+            .plan
+            .config
+            .tags
+            .get(tag)
+            .ok_or_else(WriteError::unknown_tag)?
+            .clone();
+        let id = *dev
+            .plan
+            .tag_ids
+            .get(tag)
+            .ok_or_else(WriteError::unknown_tag)?;
+        let (unit, timeout, pause) = (
+            dev.plan.config.unit,
+            dev.plan.config.timeout,
+            dev.plan.config.pause_between_requests,
+        );
+        if !cfg.writable {
+            return Err(WriteError::not_writable());
+        }
+        let written = match (cfg.kind, cfg.encoding.bit) {
+            (Kind::Coil, _) => {
+                let Value::Bool(on) = value else {
+                    return Err(CodecError::TypeMismatch {
+                        expected: crate::tags::DataType::Bool,
+                        got: "non-bool",
+                    }
+                    .into());
+                };
+                self.write_request(
+                    unit,
+                    Request::WriteSingleCoil(cfg.address, on),
+                    timeout,
+                    pause,
+                    device,
+                )
+                .await?;
+                Value::Bool(on)
+            }
+            (Kind::Holding, Some(bit)) => {
+                // Read-modify-write: FC3 then FC6. Not atomic: a bit the PLC flips in
+                // between is overwritten with what was read (documented in the README).
+                let Value::Bool(on) = value else {
+                    return Err(CodecError::TypeMismatch {
+                        expected: crate::tags::DataType::Bool,
+                        got: "non-bool",
+                    }
+                    .into());
+                };
+                let current = match self
+                    .write_request(
+                        unit,
+                        Request::ReadHoldingRegisters(cfg.address, 1),
+                        timeout,
+                        pause,
+                        device,
+                    )
+                    .await?
+                {
+                    Response::ReadHoldingRegisters(r) => r.first().copied().unwrap_or(0),
+                    _ => return Err(WriteError::communication("unexpected response")),
+                };
+                let word = codec::with_bit(current, bit, on);
+                self.write_request(
+                    unit,
+                    Request::WriteSingleRegister(cfg.address, word),
+                    timeout,
+                    pause,
+                    device,
+                )
+                .await?;
+                Value::Bool(on)
+            }
+            (Kind::Holding, None) => {
+                let regs = codec::encode(&value, &cfg.encoding)?;
+                let req = match regs.as_slice() {
+                    [one] => Request::WriteSingleRegister(cfg.address, *one),
+                    _ => Request::WriteMultipleRegisters(cfg.address, regs.clone().into()),
+                };
+                self.write_request(unit, req, timeout, pause, device)
+                    .await?;
+                codec::decode(&regs, &cfg.encoding)?
+            }
+            (Kind::Input | Kind::Discrete, _) => return Err(WriteError::not_writable()),
+        };
+        if let Some(c) = self.store.counters(device) {
+            DeviceCounters::bump(&c.writes);
+        }
+        self.store
+            .set_written(id, written.clone(), SystemTime::now(), Instant::now());
+        let device_name = self
+            .devices
+            .iter()
+            .find(|d| d.plan.id == device)
+            .map_or("", |d| d.plan.config.name.as_str());
+        tracing::info!(device = %device_name, tag = %cfg.name, value = %written, "write acknowledged");
+        Ok(written)
+    }
+
+    /// Writes are not retried: the device may have acted on a request whose answer was lost.
+    async fn write_request(
+        &mut self,
+        unit: u8,
+        req: Request<'static>,
+        timeout: Duration,
+        pause: Duration,
+        device: usize,
+    ) -> Result<Response, WriteError> {
+        match self.request(unit, req, timeout, 0, pause, device).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(code)) => Err(WriteError::exception(code)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
