@@ -1,8 +1,9 @@
 //! The OPC UA server: the tag model for SCADA and HMI clients (async-opcua).
 //!
-//! - Address space from the config (`nodes`), values pushed from the tag store's
-//!   change feed, never polled; `_Status` variables and the session gauge once a second.
-//! - Writes go through `Engine::write` after the tag's `writable` flag and the
+//! - Address space from the config (`nodes`); values pushed from the tag store's
+//!   change feed, never polled, and `_Status` variables and the session gauge
+//!   refreshed once a second (`sync`).
+//! - Writes go through `Engine::write_id` after the tag's `writable` flag and the
 //!   user's `can_write` are checked (`nodes`, `auth`).
 //! - Endpoints and user tokens from `[opcua]`; an own certificate with the
 //!   gateway's name and application URI is made on first start in `pki_dir`;
@@ -15,33 +16,23 @@
 mod auth;
 pub mod nodes;
 pub mod pki;
+mod sync;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use opcua::crypto::{CertificateStore, SecurityPolicy, X509Data};
 use opcua::server::address_space::add_namespaces;
 use opcua::server::diagnostics::NamespaceMetadata;
 use opcua::server::node_manager::memory::{InMemoryNodeManager, InMemoryNodeManagerBuilder};
-use opcua::server::{
-    ANONYMOUS_USER_TOKEN_ID, Limits, ServerBuilder, ServerEndpoint, ServerHandle, SubscriptionCache,
-};
-use opcua::types::{DateTime, MessageSecurityMode, NodeId, VariableId, Variant};
-use tokio::sync::broadcast::error::RecvError;
+use opcua::server::{ANONYMOUS_USER_TOKEN_ID, Limits, ServerBuilder, ServerEndpoint, ServerHandle};
+use opcua::types::MessageSecurityMode;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, OpcuaConfig, Security};
 use crate::engine::Engine;
 use crate::health::Health;
-use crate::tags::{TagChange, TagId, TagStore};
-use nodes::{GatewayNodes, NodeMap};
-use std::collections::HashSet;
-
-/// Changes pushed to the address space in one call, at most.
-const PUSH_BATCH: usize = 4096;
-/// How often `_Status` variables and the session gauge are refreshed.
-const STATUS_PERIOD: Duration = Duration::from_secs(1);
+use nodes::GatewayNodes;
 
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
@@ -325,13 +316,13 @@ pub async fn start(
             tracing::error!(error = %e, "OPC UA server stopped");
         }
     }));
-    tasks.push(tokio::spawn(push_values(
+    tasks.push(tokio::spawn(sync::push_values(
         store.clone(),
         nm.clone(),
         subscriptions.clone(),
         map.clone(),
     )));
-    tasks.push(tokio::spawn(refresh_status(
+    tasks.push(tokio::spawn(sync::refresh_status(
         store,
         nm,
         subscriptions,
@@ -347,175 +338,4 @@ pub async fn start(
         namespace,
         tasks,
     })
-}
-
-/// Every tag's current state, for the first push and after the feed lagged.
-fn full_sync(
-    store: &TagStore,
-    nm: &InMemoryNodeManager<GatewayNodes>,
-    subs: &SubscriptionCache,
-    map: &NodeMap,
-) {
-    let now = DateTime::now();
-    let values: Vec<_> = map
-        .tags
-        .iter()
-        .enumerate()
-        .filter_map(|(id, node)| {
-            let s = store.snapshot(id)?;
-            Some((
-                node,
-                None,
-                nodes::data_value(s.value.as_ref(), s.quality, s.source_time, now),
-            ))
-        })
-        .collect();
-    for chunk in values.chunks(PUSH_BATCH) {
-        if let Err(e) = nm.set_values(subs, chunk.iter().map(|(n, r, d)| (*n, *r, d.clone()))) {
-            tracing::warn!(error = %e, "OPC UA full sync failed");
-        }
-    }
-}
-
-/// Push every change from the tag store's feed into the address space, in batches.
-///
-/// A batch never holds two changes of one tag: the stack stores each value in
-/// its node and notifies from the node, so the first of two changes in one
-/// call would be lost (a true→false pulse would vanish).
-async fn push_values(
-    store: Arc<TagStore>,
-    nm: Arc<InMemoryNodeManager<GatewayNodes>>,
-    subs: Arc<SubscriptionCache>,
-    map: Arc<NodeMap>,
-) {
-    let mut feed = store.subscribe();
-    full_sync(&store, &nm, &subs, &map);
-    let mut batch: Vec<TagChange> = Vec::with_capacity(PUSH_BATCH);
-    let mut in_batch: HashSet<TagId> = HashSet::with_capacity(PUSH_BATCH);
-    let mut carry: Option<TagChange> = None;
-    loop {
-        let first = match carry.take() {
-            Some(c) => c,
-            None => match feed.recv().await {
-                Ok(c) => c,
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(
-                        missed = n,
-                        "OPC UA fell behind the change feed; resynchronising every tag"
-                    );
-                    // Start from now: replaying the buffered backlog after the
-                    // full sync would move values and timestamps backwards.
-                    feed = feed.resubscribe();
-                    full_sync(&store, &nm, &subs, &map);
-                    continue;
-                }
-                Err(RecvError::Closed) => return,
-            },
-        };
-        let now = DateTime::now();
-        batch.clear();
-        in_batch.clear();
-        in_batch.insert(first.id);
-        batch.push(first);
-        while batch.len() < PUSH_BATCH {
-            match feed.try_recv() {
-                Ok(c) if in_batch.contains(&c.id) => {
-                    carry = Some(c);
-                    break;
-                }
-                Ok(c) => {
-                    in_batch.insert(c.id);
-                    batch.push(c);
-                }
-                Err(_) => break,
-            }
-        }
-        let values = batch.iter().filter_map(|c| {
-            let node = map.tags.get(c.id)?;
-            Some((
-                node,
-                None,
-                nodes::data_value(c.value.as_ref(), c.quality, Some(c.source_time), now),
-            ))
-        });
-        if let Err(e) = nm.set_values(&subs, values) {
-            tracing::warn!(error = %e, "OPC UA value push failed");
-        }
-    }
-}
-
-/// `_Status` variables and the open-session gauge, once a second; the
-/// rejected-certificates folder pruned once a minute.
-async fn refresh_status(
-    store: Arc<TagStore>,
-    nm: Arc<InMemoryNodeManager<GatewayNodes>>,
-    subs: Arc<SubscriptionCache>,
-    map: Arc<NodeMap>,
-    handle: ServerHandle,
-    health: Arc<Health>,
-    pki_dir: std::path::PathBuf,
-) {
-    let mut tick = tokio::time::interval(STATUS_PERIOD);
-    let mut ticks: u64 = 0;
-    loop {
-        tick.tick().await;
-        ticks = ticks.wrapping_add(1);
-        if ticks % 60 == 1 {
-            match pki::prune_rejected(&pki_dir, pki::MAX_REJECTED) {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(removed = n, "pruned old rejected client certificates"),
-                Err(e) => tracing::warn!(error = %e, "cannot prune rejected client certificates"),
-            }
-        }
-        let now = DateTime::now();
-        let mut values: Vec<(NodeId, Variant, DateTime)> = Vec::new();
-        for (d, nodes) in map.status.iter().enumerate() {
-            let Some(s) = store.device_status(d) else {
-                continue;
-            };
-            // The time the status describes: the device's last cycle.
-            let at = s.last_cycle_at.map_or(now, nodes::datetime);
-            values.push((nodes.connected.clone(), Variant::Boolean(s.connected), at));
-            values.push((
-                nodes.last_error.clone(),
-                Variant::String(s.last_error.unwrap_or_default().as_str().into()),
-                at,
-            ));
-            values.push((
-                nodes.poll_duration.clone(),
-                Variant::Double(s.last_poll_duration.as_secs_f64() * 1000.0),
-                at,
-            ));
-            values.push((
-                nodes.requests_per_cycle.clone(),
-                Variant::UInt32(s.requests_per_cycle),
-                at,
-            ));
-        }
-        let dvs = values.iter().map(|(id, v, at)| {
-            let dv = opcua::types::DataValue {
-                value: Some(v.clone()),
-                status: Some(opcua::types::StatusCode::Good),
-                source_timestamp: Some(*at),
-                server_timestamp: Some(now),
-                ..Default::default()
-            };
-            (id, None, dv)
-        });
-        if let Err(e) = nm.set_values(&subs, dvs) {
-            tracing::warn!(error = %e, "OPC UA status push failed");
-        }
-        let sessions = match handle
-            .info()
-            .summary()
-            .get(VariableId::Server_ServerDiagnostics_ServerDiagnosticsSummary_CurrentSessionCount)
-            .and_then(|dv| dv.value)
-        {
-            Some(Variant::UInt32(n)) => u64::from(n),
-            _ => 0,
-        };
-        health
-            .opcua_sessions
-            .store(sessions, std::sync::atomic::Ordering::Relaxed);
-    }
 }
