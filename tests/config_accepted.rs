@@ -1,0 +1,167 @@
+//! Fields of accepted configs: defaults applied, values kept. The diagnostic lines
+//! of these configs (their warnings) are pinned by the golden cases in
+//! `config_cases/`; where a config is shared, it is read from its case directory
+//! so there is one copy of the text.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use edge_gateway::config::{Backoff, Config, Transport};
+use edge_gateway::tags::{DataType, Kind, WordOrder};
+
+const FILE: &str = "gateway.toml";
+
+fn accept(text: &str) -> Config {
+    match Config::parse(text, FILE) {
+        Ok(c) => c,
+        Err(e) => panic!("config was refused:\n{e}\n---\n{text}"),
+    }
+}
+
+#[test]
+fn same_tag_name_in_two_devices_is_fine() {
+    let text = include_str!("config_cases/same_tag_name_in_two_devices_is_fine/gateway.toml");
+    let config = accept(text);
+    let names: Vec<(&str, &str)> = config
+        .devices
+        .iter()
+        .flat_map(|d| d.tags.iter().map(|t| (d.name.as_str(), t.name.as_str())))
+        .collect();
+    assert_eq!(names, [("tank1", "level"), ("tank2", "level")]);
+}
+
+#[test]
+fn numeric_40001_on_holding_is_accepted_with_a_hint_at_modicon() {
+    let text = include_str!(
+        "config_cases/numeric_40001_on_holding_is_accepted_with_a_hint_at_modicon/gateway.toml"
+    );
+    assert_eq!(accept(text).devices[0].tags[0].address, 40001);
+}
+
+#[test]
+fn rtu_devices_on_one_port_with_identical_settings_share_the_bus() {
+    let text = include_str!(
+        "config_cases/rtu_devices_on_one_port_with_identical_settings_share_the_bus/gateway.toml"
+    );
+    let config = accept(text);
+    let keys: Vec<String> = config
+        .devices
+        .iter()
+        .map(|d| d.transport.bus_key())
+        .collect();
+    assert_eq!(keys, ["rtu:///dev/ttyUSB0", "rtu:///dev/ttyUSB0"]);
+    assert_eq!(config.devices[0].transport, config.devices[1].transport);
+}
+
+#[test]
+fn same_registers_read_as_u32_and_f32_is_only_a_warning() {
+    let text = include_str!(
+        "config_cases/same_registers_read_as_u32_and_f32_is_only_a_warning/gateway.toml"
+    );
+    assert_eq!(accept(text).devices[0].tags.len(), 2);
+}
+
+#[test]
+fn bit_tags_and_a_u16_on_one_status_register_are_accepted_without_warning() {
+    let text = include_str!(
+        "config_cases/bit_tags_and_a_u16_on_one_status_register_are_accepted_without_warning/gateway.toml"
+    );
+    let bits: Vec<Option<u8>> = accept(text).devices[0]
+        .tags
+        .iter()
+        .map(|t| t.encoding.bit)
+        .collect();
+    assert_eq!(bits, [Some(0), Some(1), None]);
+}
+
+/// The config of the golden case `minimal_config_with_default_timing_has_no_warnings`.
+const MINIMAL: &str =
+    include_str!("config_cases/minimal_config_with_default_timing_has_no_warnings/gateway.toml");
+
+#[test]
+fn minimal_tcp_config_is_accepted_with_defaults_applied() {
+    let config = accept(MINIMAL);
+    assert_eq!(config.gateway_name, "edge-gateway");
+    assert_eq!(
+        config.http_listen,
+        "127.0.0.1:9898".parse::<SocketAddr>().unwrap()
+    );
+    assert!(config.simulator.is_none());
+    assert_eq!(config.devices.len(), 1);
+
+    let d = &config.devices[0];
+    assert_eq!(d.name, "plc");
+    assert_eq!(
+        d.transport,
+        Transport::Tcp {
+            endpoint: "10.0.0.1:502".to_owned()
+        }
+    );
+    assert_eq!(d.unit, 1);
+    assert_eq!(d.poll, Duration::from_secs(1));
+    assert_eq!(d.timeout, Duration::from_millis(500));
+    assert_eq!(d.retries, 1);
+    assert_eq!(d.limits.max_registers, 125);
+    assert_eq!(d.limits.max_gap, 8);
+    assert_eq!(d.limits.max_bits, 2000);
+    assert_eq!(d.stale_after, Duration::from_secs(3));
+    assert_eq!(d.pause_after_connect, Duration::ZERO);
+    assert_eq!(d.pause_between_requests, Duration::ZERO);
+    assert_eq!(d.demote_after, 3);
+    assert_eq!(d.demote_for, Duration::from_secs(30));
+    assert_eq!(
+        d.backoff,
+        Backoff {
+            min: Duration::from_millis(200),
+            max: Duration::from_secs(30)
+        }
+    );
+
+    assert_eq!(d.tags.len(), 1);
+    let t = &d.tags[0];
+    assert_eq!(t.name, "level");
+    assert_eq!(t.kind, Kind::Holding);
+    assert_eq!(t.address, 0);
+    assert_eq!(t.encoding.data_type, DataType::U16);
+    assert_eq!(t.encoding.order, WordOrder::Abcd);
+    assert_eq!(t.encoding.bit, None);
+    assert_eq!(t.encoding.scale, None);
+    assert_eq!(t.encoding.offset, 0.0);
+    assert!(!t.writable);
+    assert_eq!(t.deadband, None);
+    assert_eq!(t.unit, None);
+    assert_eq!(t.line, 6);
+}
+
+const OPCUA_DEVICE: &str = r#"
+[[device]]
+name = "plc"
+protocol = "tcp"
+host = "10.0.0.1"
+[[device.tag]]
+name = "t"
+address = "40001"
+type = "u16"
+"#;
+
+/// Stays inline: the argon2id hash is made at run time, so this config cannot be
+/// a fixed file.
+#[test]
+fn opcua_defaults_are_encrypted_endpoints_without_anonymous() {
+    let hash = edge_gateway::commands::hash_password("pw").unwrap();
+    let text = format!(
+        "[opcua]\n[[opcua.user]]\nname = \"op\"\npassword_hash = \"{hash}\"\ncan_write = true\n{OPCUA_DEVICE}"
+    );
+    let config = accept(&text);
+    let o = config.opcua.expect("opcua configured");
+    assert_eq!(o.listen.to_string(), "0.0.0.0:4840");
+    assert!(!o.anonymous_read);
+    assert!(o.security.iter().all(|s| s.encrypts()), "{:?}", o.security);
+    assert_eq!(
+        o.limits.max_monitored_items, None,
+        "derived from the tag count"
+    );
+    assert_eq!(o.limits.max_subscriptions_per_session, 5);
+    assert_eq!(o.limits.max_message_size, 4 * 1024 * 1024);
+    assert!(o.users[0].can_write);
+}
