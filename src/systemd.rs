@@ -1,8 +1,8 @@
-//! The systemd notification protocol (sd_notify): READY, STATUS, WATCHDOG.
+//! The systemd notification protocol (`sd_notify)`: READY, STATUS, WATCHDOG.
 //!
 //! A datagram of `KEY=VALUE` lines to the socket named by `$NOTIFY_SOCKET`;
 //! a path, or an abstract socket when it starts with '@'. Outside systemd
-//! (no `$NOTIFY_SOCKET`) every call is a no-op. See sd_notify(3).
+//! (no `$NOTIFY_SOCKET`) every call is a no-op. See `sd_notify(3)`.
 
 use std::io;
 use std::os::unix::net::UnixDatagram;

@@ -38,13 +38,13 @@ impl fmt::Display for Diagnostic {
 
 /// Byte offset → 1-based line and column.
 #[derive(Debug)]
-pub struct LineIndex {
+pub(crate) struct LineIndex {
     starts: Vec<usize>,
 }
 
 impl LineIndex {
     /// Index the line starts of `src`.
-    pub fn new(src: &str) -> Self {
+    pub(crate) fn new(src: &str) -> Self {
         let starts = std::iter::once(0)
             .chain(src.match_indices('\n').map(|(i, _)| i.saturating_add(1)))
             .collect();
@@ -52,7 +52,7 @@ impl LineIndex {
     }
 
     /// 1-based (line, column) of a byte offset.
-    pub fn locate(&self, offset: usize) -> (usize, usize) {
+    pub(crate) fn locate(&self, offset: usize) -> (usize, usize) {
         let line = self.starts.partition_point(|&s| s <= offset).max(1);
         let start = self
             .starts
@@ -65,7 +65,7 @@ impl LineIndex {
 
 /// Collects diagnostics for one file.
 #[derive(Debug)]
-pub struct Diagnostics {
+pub(crate) struct Diagnostics {
     file: String,
     index: LineIndex,
     items: Vec<Diagnostic>,
@@ -80,7 +80,7 @@ pub struct Diagnostics {
 
 impl Diagnostics {
     /// A collector for `file` whose text is `src`.
-    pub fn new(file: &str, src: &str) -> Self {
+    pub(crate) fn new(file: &str, src: &str) -> Self {
         let index = LineIndex::new(src);
         let headers = index
             .starts
@@ -115,23 +115,23 @@ impl Diagnostics {
     }
 
     /// Record an error at `span`.
-    pub fn error(&mut self, span: &Range<usize>, message: impl Into<String>) {
+    pub(crate) fn error(&mut self, span: &Range<usize>, message: impl Into<String>) {
         self.push(Severity::Error, span, message.into());
     }
 
     /// Record a warning at `span`.
-    pub fn warn(&mut self, span: &Range<usize>, message: impl Into<String>) {
+    pub(crate) fn warn(&mut self, span: &Range<usize>, message: impl Into<String>) {
         self.push(Severity::Warning, span, message.into());
     }
 
     /// 1-based (line, column) of a byte offset in this file.
-    pub fn locate(&self, offset: usize) -> (usize, usize) {
+    pub(crate) fn locate(&self, offset: usize) -> (usize, usize) {
         self.index.locate(offset)
     }
 
     /// True when an error was already reported in the table whose header is at `span`
     /// (from its header to the next header).
-    pub fn table_has_error(&self, span: &Range<usize>) -> bool {
+    pub(crate) fn table_has_error(&self, span: &Range<usize>) -> bool {
         let end = self
             .headers
             .iter()
@@ -144,12 +144,12 @@ impl Diagnostics {
     }
 
     /// True when any error was recorded.
-    pub fn has_errors(&self) -> bool {
+    pub(crate) fn has_errors(&self) -> bool {
         self.items.iter().any(|d| d.severity == Severity::Error)
     }
 
     /// All diagnostics, in file order.
-    pub fn into_sorted(mut self) -> Vec<Diagnostic> {
+    pub(crate) fn into_sorted(mut self) -> Vec<Diagnostic> {
         self.items.sort_by_key(|d| (d.line, d.column));
         self.items
     }

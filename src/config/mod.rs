@@ -3,7 +3,7 @@
 //! Two phases. `raw` holds serde structs that mirror the file (unknown keys are
 //! errors); `validate` turns them into `Config`, in which invalid states cannot be
 //! represented. Every problem is collected, not just the first, and each names
-//! file:line:column and the key or value at fault.
+//! <file:line:column> and the key or value at fault.
 
 mod address;
 pub mod defaults;
@@ -218,7 +218,7 @@ pub struct TagConfig {
     pub description: Option<String>,
     pub writable: bool,
     pub deadband: Option<f64>,
-    /// Engineering range (OPC UA EURange), min < max.
+    /// Engineering range (OPC UA `EURange`), min < max.
     pub range: Option<(f64, f64)>,
     /// Line in the config, for messages at run time.
     pub line: usize,

@@ -2,7 +2,7 @@
 //!
 //! Nothing here is validated beyond TOML syntax and key names; `deny_unknown_fields`
 //! on every table makes a typo an error instead of a silently ignored setting.
-//! Fields keep their spans so that validation can point at file:line:column.
+//! Fields keep their spans so that validation can point at <file:line:column>.
 
 use serde::{Deserialize, Deserializer, de};
 use toml::Spanned;
@@ -10,7 +10,7 @@ use toml::Spanned;
 /// Top level of gateway.toml.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub(crate) struct RawConfig {
     /// `[gateway]`: identity of this gateway.
     pub gateway: Option<RawGateway>,
     /// `[simulator]`: built-in Modbus device(s).
@@ -27,7 +27,7 @@ pub struct RawConfig {
 /// `[gateway]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawGateway {
+pub(crate) struct RawGateway {
     /// Root folder name in OPC UA and `gateway` label in metrics. Default: `defaults::GATEWAY_NAME`.
     pub name: Option<Spanned<String>>,
 }
@@ -35,7 +35,7 @@ pub struct RawGateway {
 /// `[http]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawHttp {
+pub(crate) struct RawHttp {
     /// Socket address for /metrics, /healthz, /readyz and /api/*. Default: `defaults::HTTP_LISTEN`.
     pub listen: Option<Spanned<String>>,
     /// Whether /metrics exports a series per tag. Default: `defaults::METRICS_TAG_VALUES`.
@@ -48,7 +48,7 @@ pub struct RawHttp {
 /// `[opcua]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawOpcua {
+pub(crate) struct RawOpcua {
     /// Whether the server runs. Default: true when the section exists.
     pub enabled: Option<Spanned<bool>>,
     /// Socket address to bind. Default: `defaults::OPCUA_LISTEN`.
@@ -83,7 +83,7 @@ pub struct RawOpcua {
 /// `[[opcua.user]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawOpcuaUser {
+pub(crate) struct RawOpcuaUser {
     /// Login name. Required.
     pub name: Option<Spanned<String>>,
     /// argon2id PHC string from `edge-gateway hash-password`. Required.
@@ -95,7 +95,7 @@ pub struct RawOpcuaUser {
 /// `[simulator]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSimulator {
+pub(crate) struct RawSimulator {
     /// Whether `run` starts the simulator beside the gateway. Default: true.
     pub enabled: Option<Spanned<bool>>,
     /// Modbus TCP listen address. Default: `defaults::SIMULATOR_LISTEN`.
@@ -115,7 +115,7 @@ pub struct RawSimulator {
 /// `[[simulator.register]]`: one simulated value.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSimRegister {
+pub(crate) struct RawSimRegister {
     /// Unit id that holds the value. Default: `defaults::UNIT`.
     pub unit: Option<Spanned<i64>>,
     /// Register kind; not needed with a Modicon address.
@@ -131,22 +131,22 @@ pub struct RawSimRegister {
     pub length: Option<Spanned<i64>>,
     /// Initial or constant value. Default: 0, false or "".
     pub value: Option<Spanned<toml::Value>>,
-    /// constant | ramp | sine | counter | random_walk | toggle. Default: constant.
+    /// constant | ramp | sine | counter | `random_walk` | toggle. Default: constant.
     pub generator: Option<Spanned<String>>,
-    /// Lower bound of ramp, sine and random_walk. Default: `defaults::SIMULATOR_MIN`.
+    /// Lower bound of ramp, sine and `random_walk`. Default: `defaults::SIMULATOR_MIN`.
     pub min: Option<Spanned<f64>>,
-    /// Upper bound of ramp, sine and random_walk. Default: `defaults::SIMULATOR_MAX`.
+    /// Upper bound of ramp, sine and `random_walk`. Default: `defaults::SIMULATOR_MAX`.
     pub max: Option<Spanned<f64>>,
     /// Period of ramp, sine, counter and toggle. Default: `defaults::SIMULATOR_PERIOD`.
     pub period: Option<Spanned<String>>,
-    /// Step of counter and random_walk. Default: `defaults::SIMULATOR_STEP`.
+    /// Step of counter and `random_walk`. Default: `defaults::SIMULATOR_STEP`.
     pub step: Option<Spanned<f64>>,
 }
 
 /// `[[simulator.exception]]`: a range the simulator refuses.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSimException {
+pub(crate) struct RawSimException {
     /// Unit id that answers with the exception. Default: `defaults::UNIT`.
     pub unit: Option<Spanned<i64>>,
     /// Register kind of the range. Required.
@@ -162,7 +162,7 @@ pub struct RawSimException {
 /// `[[device]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawDevice {
+pub(crate) struct RawDevice {
     /// Device name: folder in OPC UA, `device` label in metrics. Required.
     pub name: Option<Spanned<String>>,
     /// "tcp" or "rtu". Required.
@@ -215,7 +215,7 @@ pub struct RawDevice {
 /// `[[device.tag]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTag {
+pub(crate) struct RawTag {
     /// Tag name, unique within its device. Required.
     pub name: Option<Spanned<String>>,
     /// coil, discrete, input or holding; not needed with a Modicon address.
@@ -243,13 +243,13 @@ pub struct RawTag {
     pub writable: Option<Spanned<bool>>,
     /// Smallest change that counts as a change. Default: none (every change).
     pub deadband: Option<Spanned<f64>>,
-    /// Engineering range `[min, max]` (OPC UA EURange). Default: none.
+    /// Engineering range `[min, max]` (OPC UA `EURange`). Default: none.
     pub range: Option<Spanned<Vec<f64>>>,
 }
 
 /// An address as written: a 0-based number, or a Modicon-style string.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RawAddress {
+pub(crate) enum RawAddress {
     Number(i64),
     Modicon(String),
 }

@@ -51,7 +51,7 @@ impl ExponentialBackoff {
         let step = self.step;
         self.step = step.saturating_mul(2).min(self.max);
         let half = step / 2;
-        let spread = u64::try_from((step - half).as_nanos()).unwrap_or(u64::MAX);
+        let spread = u64::try_from(step.saturating_sub(half).as_nanos()).unwrap_or(u64::MAX);
         let jitter = if spread == 0 {
             0
         } else {

@@ -76,7 +76,7 @@ pub struct Encoding {
     pub data_type: DataType,
     /// Byte/word order of the registers.
     pub order: WordOrder,
-    /// Some(n): the tag is bit n (0 = LSB, 0..=15) of one u16 register; data_type is Bool.
+    /// Some(n): the tag is bit n (0 = LSB, 0..=15) of one u16 register; `data_type` is Bool.
     pub bit: Option<u8>,
     /// String length in registers (two chars each); ignored for other types.
     pub length: u16,
@@ -120,7 +120,7 @@ impl Encoding {
         is_numeric(self.data_type) && (self.scale.is_some() || self.offset != 0.0)
     }
 
-    /// The type a client sees: F64 when scaled, else data_type.
+    /// The type a client sees: F64 when scaled, else `data_type`.
     pub fn presented_type(&self) -> DataType {
         if self.is_scaled() {
             DataType::F64
@@ -156,7 +156,7 @@ pub enum CodecError {
     StringTooLong { chars: usize, registers: u16 },
 }
 
-/// Decode a tag from exactly `register_count()` registers (regs.len() must equal it, else Length).
+/// Decode a tag from exactly `register_count()` registers (`regs.len()` must equal it, else Length).
 pub fn decode(regs: &[u16], enc: &Encoding) -> Result<Value, CodecError> {
     let expected = usize::from(enc.register_count());
     if regs.len() != expected {
@@ -186,7 +186,7 @@ pub fn decode(regs: &[u16], enc: &Encoding) -> Result<Value, CodecError> {
     }
 }
 
-/// Decode a coil/discrete bit (scale not applicable) -> Value::Bool.
+/// Decode a coil/discrete bit (scale not applicable) -> `Value::Bool`.
 pub fn decode_bit(bit: bool) -> Value {
     Value::Bool(bit)
 }
@@ -472,6 +472,7 @@ fn int<T: TryFrom<i128>>(n: Num, data_type: DataType) -> Result<T, CodecError> {
         Num::Float(f) if !f.is_finite() => return Err(CodecError::NotFinite),
         // `as` saturates at the i128 bounds, which lie far outside every target type, so
         // try_from below still rejects huge floats.
+        #[allow(clippy::cast_possible_truncation)]
         Num::Float(f) if f.fract() == 0.0 => f as i128,
         Num::Float(f) => return Err(out_of_range(f, data_type)),
     };
@@ -484,6 +485,8 @@ fn to_f32(n: Num) -> Result<f32, CodecError> {
         Num::Int(i) => Ok(i as f32),
         Num::Float(f) if !f.is_finite() => Err(CodecError::NotFinite),
         Num::Float(f) if f.abs() > f64::from(f32::MAX) => Err(out_of_range(f, DataType::F32)),
+        // Within ±f32::MAX (checked above): rounding to the nearest f32 is the conversion.
+        #[allow(clippy::cast_possible_truncation)]
         Num::Float(f) => Ok(f as f32),
     }
 }

@@ -124,7 +124,7 @@ impl std::fmt::Debug for Link {
         f.debug_struct("Link")
             .field("target", &self.target)
             .field("connected", &self.ctx.is_some())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -217,15 +217,14 @@ impl Link {
                 Ok(tcp::attach(stream))
             }
             Target::Rtu { port, serial } => {
-                let shared = match self.port.clone() {
-                    Some(p) => p,
-                    None => {
-                        let stream = open_serial(port, serial)
-                            .map_err(|e| LinkError::Io(format!("open {port}: {e}")))?;
-                        let p = SharedPort(Arc::new(Mutex::new(stream)));
-                        self.port = Some(p.clone());
-                        p
-                    }
+                let shared = if let Some(p) = self.port.clone() {
+                    p
+                } else {
+                    let stream = open_serial(port, *serial)
+                        .map_err(|e| LinkError::Io(format!("open {port}: {e}")))?;
+                    let p = SharedPort(Arc::new(Mutex::new(stream)));
+                    self.port = Some(p.clone());
+                    p
                 };
                 Ok(rtu::attach(shared))
             }
@@ -327,7 +326,7 @@ impl Link {
     }
 }
 
-fn open_serial(port: &str, s: &SerialSettings) -> tokio_serial::Result<SerialStream> {
+fn open_serial(port: &str, s: SerialSettings) -> tokio_serial::Result<SerialStream> {
     let parity = match s.parity {
         Parity::None => tokio_serial::Parity::None,
         Parity::Even => tokio_serial::Parity::Even,

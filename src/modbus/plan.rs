@@ -72,7 +72,7 @@ impl Limits {
     };
 
     /// Longest read allowed for `kind`; zero is raised to one so blocks always make progress.
-    fn for_kind(&self, kind: Kind) -> u32 {
+    fn for_kind(self, kind: Kind) -> u32 {
         let raw = match kind {
             Kind::Coil | Kind::Discrete => self.max_bits,
             Kind::Input | Kind::Holding => self.max_registers,

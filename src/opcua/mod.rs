@@ -58,6 +58,15 @@ pub struct OpcuaServer {
     tasks: Vec<JoinHandle<()>>,
 }
 
+impl std::fmt::Debug for OpcuaServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpcuaServer")
+            .field("endpoint_url", &self.endpoint_url)
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for OpcuaServer {
     fn drop(&mut self) {
         self.handle.cancel();

@@ -1,6 +1,6 @@
 //! The gateway's address space and its node manager.
 //!
-//! `Objects/<gateway>/<device>/<tag>` with NodeIds `ns=<gateway ns>;s=<device>.<tag>`,
+//! `Objects/<gateway>/<device>/<tag>` with `NodeIds` `ns=<gateway ns>;s=<device>.<tag>`,
 //! stable across restarts and reordering. Device folders are `s=<device>`, the
 //! gateway folder `s=gateway:<name>`; each device has `_Status` variables
 //! (`s=<device>._Status.Connected` …), properties `s=<device>.<tag>#EngineeringUnits`.
@@ -30,7 +30,7 @@ use crate::engine::Engine;
 use crate::tags::{BadCause, DataType, Quality, TagId, Value};
 use crate::write::WriteErrorKind;
 
-/// NodeIds of one device's `_Status` variables.
+/// `NodeIds` of one device's `_Status` variables.
 #[derive(Debug, Clone)]
 pub struct StatusNodes {
     pub connected: NodeId,
@@ -42,9 +42,9 @@ pub struct StatusNodes {
 /// Where every tag and status variable lives.
 #[derive(Debug, Default)]
 pub struct NodeMap {
-    /// NodeId of each tag, by `TagId`.
+    /// `NodeId` of each tag, by `TagId`.
     pub tags: Vec<NodeId>,
-    /// The reverse: tag by NodeId.
+    /// The reverse: tag by `NodeId`.
     pub by_node: HashMap<NodeId, TagId>,
     /// Per device, in config order.
     pub status: Vec<StatusNodes>,
@@ -61,7 +61,16 @@ pub struct GatewayNodes {
     write_timeouts: Vec<Duration>,
 }
 
-/// SourceTimestamp from a wall-clock time.
+impl std::fmt::Debug for GatewayNodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayNodes")
+            .field("namespace", &self.namespace.namespace_uri)
+            .field("tags", &self.map.tags.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `SourceTimestamp` from a wall-clock time.
 pub fn datetime(t: SystemTime) -> DateTime {
     // OPC UA counts 100 ns ticks from 1601-01-01.
     const TICKS_1601_TO_1970: i64 = 116_444_736_000_000_000;
@@ -70,7 +79,7 @@ pub fn datetime(t: SystemTime) -> DateTime {
     DateTime::from(ticks.saturating_add(TICKS_1601_TO_1970))
 }
 
-/// StatusCode of a quality, exactly as DESIGN.md maps it.
+/// `StatusCode` of a quality, exactly as DESIGN.md maps it.
 pub fn status_code(q: Quality) -> StatusCode {
     match q {
         Quality::Good => StatusCode::Good,
@@ -83,7 +92,7 @@ pub fn status_code(q: Quality) -> StatusCode {
     }
 }
 
-/// A tag value as a Variant of the node's DataType.
+/// A tag value as a Variant of the node's `DataType`.
 pub fn variant(v: &Value) -> Variant {
     match v {
         Value::Bool(b) => Variant::Boolean(*b),
@@ -159,7 +168,7 @@ const UNECE: [(&str, &str, &str); 22] = [
     ("m3/h", "MQH", "cubic metre per hour"),
 ];
 
-/// EUInformation for a unit: the UNECE code when known, else unitId -1 with the text.
+/// `EUInformation` for a unit: the UNECE code when known, else unitId -1 with the text.
 pub fn eu_information(unit: &str) -> EUInformation {
     let (unit_id, description) = UNECE.iter().find(|(u, _, _)| *u == unit).map_or(
         (-1, unit.to_owned()),
@@ -340,7 +349,7 @@ impl GatewayNodes {
         }
     }
 
-    /// Write one tag through the engine; the StatusCode the client gets.
+    /// Write one tag through the engine; the `StatusCode` the client gets.
     async fn write_tag(&self, id: TagId, value: Value) -> StatusCode {
         let Some(device) = self.engine.store().metas().get(id).map(|m| m.device) else {
             return StatusCode::BadNodeIdUnknown;
@@ -372,7 +381,7 @@ impl GatewayNodes {
 impl InMemoryNodeManagerImpl for GatewayNodes {
     async fn init(&self, _address_space: &mut AddressSpace, _context: ServerContext) {}
 
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "edge-gateway"
     }
 
@@ -440,9 +449,9 @@ impl InMemoryNodeManagerImpl for GatewayNodes {
     }
 }
 
-/// A DataValue for a tag snapshot. A bad tag carries an empty Variant: no
+/// A `DataValue` for a tag snapshot. A bad tag carries an empty Variant: no
 /// stale number for a client to mistake for data, a change even for clients
-/// without a StatusValue filter, and (unlike no value at all) the library keeps
+/// without a `StatusValue` filter, and (unlike no value at all) the library keeps
 /// the status with it when the node is read.
 pub fn data_value(
     value: Option<&Value>,

@@ -49,7 +49,11 @@ pub fn list(pki: &Path, folder: &str) -> io::Result<Vec<String>> {
         Ok(entries) => entries
             .filter_map(Result::ok)
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".der"))
+            .filter(|n| {
+                Path::new(n)
+                    .extension()
+                    .is_some_and(|x| x.eq_ignore_ascii_case("der"))
+            })
             .collect(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e),

@@ -130,7 +130,7 @@ impl std::fmt::Debug for TagStore {
         f.debug_struct("TagStore")
             .field("tags", &self.metas.len())
             .field("devices", &self.devices.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

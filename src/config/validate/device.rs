@@ -87,7 +87,7 @@ impl Builder<'_> {
             self.d
                 .warn(span, format!("{p}has no tags; it will not be polled"));
         }
-        let tags = self.device_tags(&name, order, &limits, dev.tag);
+        let tags = self.device_tags(&name, order, limits, dev.tag);
         Some(DeviceConfig {
             name,
             transport: transport?,
@@ -334,7 +334,7 @@ impl Builder<'_> {
         &mut self,
         device: &str,
         order: crate::tags::WordOrder,
-        limits: &Limits,
+        limits: Limits,
         raw: Vec<Spanned<super::super::raw::RawTag>>,
     ) -> Vec<TagConfig> {
         let mut tags = Vec::new();

@@ -289,12 +289,11 @@ impl Builder<'_> {
         let Some(v) = v else {
             return default.parse().unwrap_or_else(|_| fallback());
         };
-        match v.get_ref().parse() {
-            Ok(a) => a,
-            Err(_) => {
-                self.d.error(&v.span(), format!("{what}: {:?} is not an IP address with a port, like \"127.0.0.1:9898\" or \"[::1]:9898\"", v.get_ref()));
-                fallback()
-            }
+        if let Ok(a) = v.get_ref().parse() {
+            a
+        } else {
+            self.d.error(&v.span(), format!("{what}: {:?} is not an IP address with a port, like \"127.0.0.1:9898\" or \"[::1]:9898\"", v.get_ref()));
+            fallback()
         }
     }
 

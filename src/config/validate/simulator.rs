@@ -36,7 +36,7 @@ impl Builder<'_> {
         let mut registers = Vec::new();
         for r in s.register {
             let span = r.span();
-            if let Some(reg) = self.sim_register(r.into_inner(), &span) {
+            if let Some(reg) = self.sim_register(r.get_ref(), &span) {
                 registers.push(reg);
             }
         }
@@ -91,7 +91,7 @@ impl Builder<'_> {
         }
     }
 
-    fn sim_register(&mut self, r: RawSimRegister, span: &Range<usize>) -> Option<SimRegister> {
+    fn sim_register(&mut self, r: &RawSimRegister, span: &Range<usize>) -> Option<SimRegister> {
         let p = "simulator register: ";
         let kind = match r.kind.as_ref() {
             Some(k) => Some(self.kind(p, k)?),
@@ -152,9 +152,10 @@ impl Builder<'_> {
         }
         let initial = match r.value.as_ref() {
             None => default_value(data_type),
-            Some(v) => match toml_to_value(v.get_ref(), data_type) {
-                Some(x) => x,
-                None => {
+            Some(v) => {
+                if let Some(x) = toml_to_value(v.get_ref(), data_type) {
+                    x
+                } else {
                     self.d.error(
                         &v.span(),
                         format!(
@@ -165,7 +166,7 @@ impl Builder<'_> {
                     );
                     return None;
                 }
-            },
+            }
         };
         let min = r
             .min

@@ -24,7 +24,7 @@ impl Builder<'_> {
         &mut self,
         device: &str,
         device_order: WordOrder,
-        limits: &Limits,
+        limits: Limits,
         t: RawTag,
         span: &Range<usize>,
     ) -> Option<TagConfig> {
@@ -193,7 +193,7 @@ impl Builder<'_> {
         t: &RawTag,
         data_type: DataType,
         type_span: &Range<usize>,
-        limits: &Limits,
+        limits: Limits,
         ok: &mut bool,
     ) -> u16 {
         match (data_type, t.length.as_ref()) {
@@ -284,7 +284,7 @@ impl Builder<'_> {
         kind: Kind,
         address: u16,
         encoding: &Encoding,
-        limits: &Limits,
+        limits: Limits,
         span: &Range<usize>,
     ) -> bool {
         let mut ok = true;
@@ -313,7 +313,7 @@ impl Builder<'_> {
         ok
     }
 
-    /// `range = [min, max]` (OPC UA EURange) of a numeric tag.
+    /// `range = [min, max]` (OPC UA `EURange`) of a numeric tag.
     fn tag_range(&mut self, p: &str, t: &RawTag, data_type: DataType) -> Option<(f64, f64)> {
         let r = t.range.as_ref()?;
         if !data_type.is_numeric() {

@@ -81,22 +81,21 @@ pub fn plan_buses_with(
                 .map_or_else(|| dev.transport.bus_key(), |p| format!("rtu://{p}")),
             Transport::Tcp { .. } => dev.transport.bus_key(),
         };
-        match buses.iter_mut().find(|b| b.key == key) {
-            Some(bus) => bus.devices.push(plan),
-            None => {
-                let target = match &dev.transport {
-                    Transport::Tcp { endpoint } => Target::Tcp(endpoint.clone()),
-                    Transport::Rtu { port, serial } => Target::Rtu {
-                        port: port.clone(),
-                        serial: *serial,
-                    },
-                };
-                buses.push(BusPlan {
-                    key,
-                    target,
-                    devices: vec![plan],
-                });
-            }
+        if let Some(bus) = buses.iter_mut().find(|b| b.key == key) {
+            bus.devices.push(plan);
+        } else {
+            let target = match &dev.transport {
+                Transport::Tcp { endpoint } => Target::Tcp(endpoint.clone()),
+                Transport::Rtu { port, serial } => Target::Rtu {
+                    port: port.clone(),
+                    serial: *serial,
+                },
+            };
+            buses.push(BusPlan {
+                key,
+                target,
+                devices: vec![plan],
+            });
         }
     }
     buses

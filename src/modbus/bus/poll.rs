@@ -147,9 +147,8 @@ impl Bus {
             }
             let retryable = match &reply {
                 Ok(Err(code)) => *code == ExceptionCode::ServerDeviceBusy,
-                Err(LinkError::Backoff(..)) => false,
+                Ok(Ok(_)) | Err(LinkError::Backoff(..)) => false,
                 Err(_) => true,
-                Ok(Ok(_)) => false,
             };
             if !retryable || attempt >= retries {
                 return reply;
@@ -236,7 +235,7 @@ impl Bus {
         let name = dev.plan.config.name.clone();
         let up = answered || failure.is_none();
         match (dev.was_up, up) {
-            (Some(true), false) | (None, false) => {
+            (Some(true) | None, false) => {
                 let error = failure.as_ref().map_or("", |(_, m)| m.as_str());
                 tracing::warn!(device = %name, bus = %self.key, error, "device down");
             }
