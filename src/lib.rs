@@ -8,7 +8,6 @@ pub mod config;
 pub mod engine;
 pub mod health;
 pub mod http;
-pub mod metrics;
 pub mod modbus;
 pub mod opcua;
 pub mod sim;
