@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use edge_gateway::health::Health;
-use edge_gateway::metrics::{MetricsOptions, render};
+use edge_gateway::http::metrics::{MetricsOptions, render};
 use edge_gateway::tags::{DataType, DeviceMeta, TagMeta, TagStore, Value};
 
 fn store(tags: usize) -> TagStore {

@@ -12,7 +12,7 @@ use crate::config::{Config, DeviceConfig, Parity, SerialSettings, Transport, for
 use crate::engine::Engine;
 use crate::health::Health;
 use crate::http::AppState;
-use crate::metrics::MetricsOptions;
+use crate::http::metrics::MetricsOptions;
 use crate::modbus::bus::{DevicePlan, plan_buses};
 use crate::modbus::codec::{self, Encoding};
 use crate::modbus::link::{Link, LinkError, Target};

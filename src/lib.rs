@@ -9,7 +9,6 @@ pub mod engine;
 pub mod health;
 pub mod http;
 pub mod lock;
-pub mod metrics;
 pub mod modbus;
 pub mod opcua;
 pub mod sim;

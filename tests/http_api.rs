@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use common::{config, http_get, start_sim, wait_until};
 use edge_gateway::engine::Engine;
+use edge_gateway::http::metrics::MetricsOptions;
 use edge_gateway::http::{self, AppState};
-use edge_gateway::metrics::MetricsOptions;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -249,7 +249,7 @@ async fn a_device_without_tags_neither_delays_readiness_nor_reports_down() {
          [[device]]\nname = \"real\"\nprotocol = \"tcp\"\nhost = \"{addr}\"\npoll = \"50ms\"\n\
          [[device.tag]]\nname = \"t\"\naddress = \"40001\"\ntype = \"u16\"\n"
     );
-    edge_gateway::metrics::mark_process_start();
+    edge_gateway::http::process::mark_process_start();
     let engine = Engine::start(&config(&text));
     let store = engine.store().clone();
     wait_until("real device polled", WAIT, || {

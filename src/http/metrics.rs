@@ -1,5 +1,5 @@
 //! `/metrics`: the Prometheus text exposition format (0.0.4), rendered from the
-//! tag store, the device counters and /proc at scrape time.
+//! tag store, the device counters and /proc (see `process`) at scrape time.
 //!
 //! Nothing is recorded per tag on the poll path: tag series are read from the
 //! store when Prometheus asks. A bad tag has no `edge_gateway_tag_value`
@@ -12,6 +12,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
+use super::process::ProcessStats;
 use crate::health::Health;
 use crate::tags::{TagStore, Value};
 use crate::telemetry::{Function, Outcome, POLL_BUCKETS};
@@ -293,112 +294,53 @@ fn render_devices(out: &mut String, store: &TagStore) {
     }
 }
 
-/// Clock ticks per second of /proc/self/stat times; USER_HZ is 100 on every
-/// Linux architecture the gateway ships for.
-const USER_HZ: f64 = 100.0;
-
-/// When the process started, in seconds since the epoch. Taken from the clock
-/// at start-up rather than /proc/stat, which the systemd unit hides (ProcSubset=pid).
-static PROCESS_START: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-
-/// Record the process start time; call once, early in `main`.
-pub fn mark_process_start() {
-    PROCESS_START.get_or_init(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64())
-    });
-}
-
-/// Process metrics from /proc (Linux); silently absent elsewhere.
+/// The process family, in the process collector's order; a figure that could
+/// not be read has neither its sample nor its header.
 fn render_process(out: &mut String) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let field = |n: usize| {
-        fields
-            .get(n.saturating_sub(3))
-            .and_then(|f| f.parse::<f64>().ok())
-    };
-    if let (Some(utime), Some(stime)) = (field(14), field(15)) {
-        header(
-            out,
+    let p = ProcessStats::read();
+    let family: [(&str, &str, &str, Option<f64>); 6] = [
+        (
             "process_cpu_seconds_total",
             "counter",
             "Total user and system CPU time spent in seconds.",
-        );
-        sample(
-            out,
-            "process_cpu_seconds_total",
-            &[],
-            (utime + stime) / USER_HZ,
-        );
-    }
-    if let Some(start) = PROCESS_START.get() {
-        header(
-            out,
+            p.cpu_seconds,
+        ),
+        (
             "process_start_time_seconds",
             "gauge",
             "Start time of the process since unix epoch in seconds.",
-        );
-        sample(out, "process_start_time_seconds", &[], *start);
-    }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb = |key: &str| {
-        status.lines().find_map(|l| {
-            l.strip_prefix(key)?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-    };
-    if let Some(rss) = kb("VmRSS:") {
-        header(
-            out,
+            p.start_time,
+        ),
+        (
             "process_resident_memory_bytes",
             "gauge",
             "Resident memory size in bytes.",
-        );
-        sample(out, "process_resident_memory_bytes", &[], rss * 1024.0);
-    }
-    if let Some(vsz) = kb("VmSize:") {
-        header(
-            out,
+            p.resident_bytes,
+        ),
+        (
             "process_virtual_memory_bytes",
             "gauge",
             "Virtual memory size in bytes.",
-        );
-        sample(out, "process_virtual_memory_bytes", &[], vsz * 1024.0);
-    }
-    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-        header(
-            out,
+            p.virtual_bytes,
+        ),
+        (
             "process_open_fds",
             "gauge",
             "Number of open file descriptors.",
-        );
-        sample(out, "process_open_fds", &[], fds.count() as f64);
-    }
-    let max_fds = std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3)?.parse::<f64>().ok())
-        });
-    if let Some(max) = max_fds {
-        header(
-            out,
+            p.open_fds,
+        ),
+        (
             "process_max_fds",
             "gauge",
             "Maximum number of open file descriptors.",
-        );
-        sample(out, "process_max_fds", &[], max);
+            p.max_fds,
+        ),
+    ];
+    for (name, kind, help, value) in family {
+        if let Some(v) = value {
+            header(out, name, kind, help);
+            sample(out, name, &[], v);
+        }
     }
 }
 
