@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{Criterion, criterion_group, criterion_main};
 use edge_gateway::health::Health;
 use edge_gateway::http::metrics::{MetricsOptions, render};
+use edge_gateway::modbus::bus::Counters;
 use edge_gateway::tags::{DataType, DeviceMeta, TagMeta, TagStore, Value};
 
 fn store(tags: usize) -> TagStore {
@@ -50,8 +51,9 @@ fn render_metrics(c: &mut Criterion) {
     group.sample_size(20);
     for tags in [10_000usize, 100_000] {
         let s = store(tags);
+        let counters = Counters::new(s.device_count());
         group.bench_function(format!("{tags} tags"), |b| {
-            b.iter(|| black_box(render(&s, &health, &opts)).len())
+            b.iter(|| black_box(render(&s, &counters, &health, &opts)).len())
         });
     }
     group.finish();

@@ -58,6 +58,7 @@ pub async fn run(
     let engine = Arc::new(Engine::start(config));
     let state = AppState {
         store: engine.store().clone(),
+        counters: engine.counters().clone(),
         health: engine.health().clone(),
         metrics: MetricsOptions {
             gateway: config.gateway_name.clone(),

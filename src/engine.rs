@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::health::{self, Health};
-use crate::modbus::bus::{self, BusHandle};
+use crate::modbus::bus::{self, BusHandle, Counters};
 use crate::tags::{DeviceMeta, TagId, TagMeta, TagStore, Value};
 use crate::write::WriteError;
 
@@ -17,6 +17,7 @@ use crate::write::WriteError;
 #[derive(Debug)]
 pub struct Engine {
     store: Arc<TagStore>,
+    counters: Arc<Counters>,
     health: Arc<Health>,
     buses: Vec<BusHandle>,
     /// Bus index of each device.
@@ -63,6 +64,7 @@ impl Engine {
     /// Build the store and start polling. Must run inside a tokio runtime.
     pub fn start(config: &Config) -> Engine {
         let store = Arc::new(build_store(config));
+        let counters = Arc::new(Counters::new(config.devices.len()));
         let plans = bus::plan_buses(config);
         let beats = plans
             .iter()
@@ -92,12 +94,14 @@ impl Engine {
                     *slot = bi;
                 }
             }
-            let (handle, task) = bus::spawn(plan, store.clone(), health.clone(), bi);
+            let (handle, task) =
+                bus::spawn(plan, store.clone(), counters.clone(), health.clone(), bi);
             buses.push(handle);
             tasks.push(task);
         }
         Engine {
             store,
+            counters,
             health,
             buses,
             device_bus,
@@ -109,6 +113,11 @@ impl Engine {
     /// Liveness and readiness state.
     pub fn health(&self) -> &Arc<Health> {
         &self.health
+    }
+
+    /// The Modbus request counters of every device.
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
     }
 
     /// The tag store.

@@ -14,5 +14,4 @@ pub mod opcua;
 pub mod sim;
 pub mod systemd;
 pub mod tags;
-pub mod telemetry;
 pub mod write;

@@ -14,6 +14,7 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn serve(engine: &Engine, tag_values: bool) -> std::net::SocketAddr {
     let state = AppState {
         store: engine.store().clone(),
+        counters: engine.counters().clone(),
         health: engine.health().clone(),
         metrics: MetricsOptions {
             gateway: "line-3".into(),
@@ -73,11 +74,11 @@ async fn metrics_follow_the_design_names_and_pass_promtool() {
     )
     .await;
     let engine = Engine::start(&config(&two_devices(addr, common::dead_port())));
-    let store = engine.store().clone();
+    let counters = engine.counters().clone();
     wait_until("both devices polled", WAIT, || {
         (0..2).all(|d| {
-            store
-                .counters(d)
+            counters
+                .device(d)
                 .unwrap()
                 .cycles
                 .load(std::sync::atomic::Ordering::Relaxed)

@@ -46,6 +46,7 @@ async fn dead_slave_is_demoted_and_costs_the_live_slave_at_most_one_timeout_per_
         + &rtu_device("dead", &port, 2, extra, tag_toml);
     let engine = Engine::start(&config(&text));
     let store = engine.store().clone();
+    let counters = engine.counters().clone();
     wait_until("live slave good", WAIT, || {
         tag(&store, "live", "t").1 == Quality::Good
     })
@@ -55,7 +56,7 @@ async fn dead_slave_is_demoted_and_costs_the_live_slave_at_most_one_timeout_per_
     })
     .await;
 
-    let live_cycles = || store.counters(0).unwrap().cycles.load(Ordering::Relaxed);
+    let live_cycles = || counters.device(0).unwrap().cycles.load(Ordering::Relaxed);
     let (dead0, live0) = (sim.requests(2), live_cycles());
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let (dead1, live1) = (sim.requests(2), live_cycles());
@@ -99,6 +100,7 @@ async fn a_late_reply_never_reaches_another_request() {
         tags,
     )));
     let store = engine.store().clone();
+    let counters = engine.counters().clone();
     let (a, b) = (store.find("d", "a").unwrap(), store.find("d", "b").unwrap());
     let mut feed = store.subscribe();
     let mut seen = Vec::new();
@@ -108,10 +110,10 @@ async fn a_late_reply_never_reaches_another_request() {
         }
     };
     wait_until("b timed out once", WAIT, || {
-        store
-            .counters(0)
+        counters
+            .device(0)
             .unwrap()
-            .outcome_total(edge_gateway::telemetry::Outcome::Timeout)
+            .outcome_total(edge_gateway::modbus::bus::Outcome::Timeout)
             >= 1
     })
     .await;

@@ -295,8 +295,10 @@ async fn exception_2_splits_block_and_keeps_other_tags_good() {
         (2..=6).contains(&per_cycle),
         "binary split of 10 tags around one bad one: {per_cycle}"
     );
-    let cycles = |s: &edge_gateway::tags::TagStore| {
-        s.counters(0)
+    let counters = engine.counters().clone();
+    let cycles = |_: &edge_gateway::tags::TagStore| {
+        counters
+            .device(0)
             .unwrap()
             .cycles
             .load(std::sync::atomic::Ordering::Relaxed)
@@ -325,16 +327,17 @@ async fn reconnects_to_a_dead_device_back_off_exponentially() {
     ));
     let engine = Engine::start(&cfg);
     let store = engine.store().clone();
+    let counters = engine.counters().clone();
     let cycles = || {
-        store
-            .counters(0)
+        counters
+            .device(0)
             .unwrap()
             .cycles
             .load(std::sync::atomic::Ordering::Relaxed)
     };
     wait_until("60 poll cycles", WAIT, || cycles() >= 60).await;
-    let attempts = store
-        .counters(0)
+    let attempts = counters
+        .device(0)
         .unwrap()
         .connects
         .load(std::sync::atomic::Ordering::Relaxed);
@@ -371,9 +374,10 @@ async fn dead_device_does_not_delay_other_buses() {
     );
     let engine = Engine::start(&config(&text));
     let store = engine.store().clone();
+    let counters = engine.counters().clone();
     let cycles = |d| {
-        store
-            .counters(d)
+        counters
+            .device(d)
             .unwrap()
             .cycles
             .load(std::sync::atomic::Ordering::Relaxed)
@@ -536,9 +540,10 @@ async fn an_overrunning_cycle_is_counted_and_missed_cycles_are_not_queued() {
     ));
     let engine = Engine::start(&cfg);
     let store = engine.store().clone();
+    let counters = engine.counters().clone();
     let counter =
-        |f: fn(&edge_gateway::telemetry::DeviceCounters) -> &std::sync::atomic::AtomicU64| {
-            f(store.counters(0).unwrap()).load(std::sync::atomic::Ordering::Relaxed)
+        |f: fn(&edge_gateway::modbus::bus::DeviceCounters) -> &std::sync::atomic::AtomicU64| {
+            f(counters.device(0).unwrap()).load(std::sync::atomic::Ordering::Relaxed)
         };
     // Each cycle takes 60 ms against a 20 ms poll: about 30 slots fall behind per second.
     wait_until("15 slow cycles", WAIT, || counter(|c| &c.cycles) >= 15).await;

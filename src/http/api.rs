@@ -16,8 +16,8 @@ use serde_json::{Value as Json_, json};
 use super::AppState;
 use super::time::rfc3339;
 use crate::config::format_duration;
+use crate::modbus::bus::Outcome;
 use crate::tags::{BadCause, Quality};
-use crate::telemetry::Outcome;
 
 /// Optional filter for `/api/tags`.
 #[derive(Debug, Deserialize)]
@@ -77,7 +77,7 @@ pub(super) async fn devices(State(s): State<AppState>) -> impl IntoResponse {
         .filter_map(|d| {
             let meta = store.device_meta(d)?;
             let status = store.device_status(d)?;
-            let c = store.counters(d)?;
+            let c = s.counters.device(d)?;
             let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
             Some(json!({
                 "device": meta.name,

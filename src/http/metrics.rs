@@ -14,8 +14,8 @@ use std::sync::atomic::Ordering;
 
 use super::process::ProcessStats;
 use crate::health::Health;
+use crate::modbus::bus::{Counters, DeviceCounters, Function, Outcome, POLL_BUCKETS};
 use crate::tags::{TagStore, Value};
-use crate::telemetry::{Function, Outcome, POLL_BUCKETS};
 
 /// What `/metrics` includes.
 #[derive(Debug, Clone)]
@@ -79,7 +79,12 @@ fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
 }
 
 /// Render every metric.
-pub fn render(store: &TagStore, health: &Health, opts: &MetricsOptions) -> String {
+pub fn render(
+    store: &TagStore,
+    counters: &Counters,
+    health: &Health,
+    opts: &MetricsOptions,
+) -> String {
     let mut out = String::with_capacity(
         4096 + if opts.tag_values {
             store.len() * 160
@@ -90,7 +95,7 @@ pub fn render(store: &TagStore, health: &Health, opts: &MetricsOptions) -> Strin
     if opts.tag_values {
         render_tags(&mut out, store);
     }
-    render_devices(&mut out, store);
+    render_devices(&mut out, store, counters);
     header(
         &mut out,
         "edge_gateway_opcua_sessions",
@@ -168,7 +173,7 @@ fn render_tags(out: &mut String, store: &TagStore) {
     out.push_str(&good);
 }
 
-fn render_devices(out: &mut String, store: &TagStore) {
+fn render_devices(out: &mut String, store: &TagStore, counters: &Counters) {
     let devices: Vec<(String, crate::tags::DeviceStatus, bool)> = (0..store.device_count())
         .filter_map(|d| {
             let meta = store.device_meta(d)?;
@@ -197,7 +202,9 @@ fn render_devices(out: &mut String, store: &TagStore) {
         "Duration of complete poll cycles.",
     );
     for (d, (name, _, _)) in devices.iter().enumerate() {
-        let Some(c) = store.counters(d) else { continue };
+        let Some(c) = counters.device(d) else {
+            continue;
+        };
         let (buckets, sum, count) = c.poll_duration.snapshot();
         for (i, n) in buckets.iter().enumerate() {
             let le = POLL_BUCKETS
@@ -230,7 +237,9 @@ fn render_devices(out: &mut String, store: &TagStore) {
         "Modbus requests by function and outcome (ok, exception, timeout, error).",
     );
     for (d, (name, _, _)) in devices.iter().enumerate() {
-        let Some(c) = store.counters(d) else { continue };
+        let Some(c) = counters.device(d) else {
+            continue;
+        };
         for f in Function::ALL {
             for o in Outcome::ALL {
                 let n = c.requests(f, o);
@@ -256,7 +265,9 @@ fn render_devices(out: &mut String, store: &TagStore) {
         "Modbus exception responses by exception code.",
     );
     for (d, (name, _, _)) in devices.iter().enumerate() {
-        let Some(c) = store.counters(d) else { continue };
+        let Some(c) = counters.device(d) else {
+            continue;
+        };
         for (code, n) in c.exceptions() {
             sample(
                 out,
@@ -266,8 +277,8 @@ fn render_devices(out: &mut String, store: &TagStore) {
             );
         }
     }
-    type Read = fn(&crate::telemetry::DeviceCounters) -> u64;
-    let counters: [(&str, &str, Read); 3] = [
+    type Read = fn(&DeviceCounters) -> u64;
+    let families: [(&str, &str, Read); 3] = [
         (
             "edge_gateway_poll_overruns_total",
             "Poll cycles that ended after the next one was due.",
@@ -284,10 +295,10 @@ fn render_devices(out: &mut String, store: &TagStore) {
             |c| c.writes.load(Ordering::Relaxed),
         ),
     ];
-    for (metric, help, get) in counters {
+    for (metric, help, get) in families {
         header(out, metric, "counter", help);
         for (d, (name, _, _)) in devices.iter().enumerate() {
-            if let Some(c) = store.counters(d) {
+            if let Some(c) = counters.device(d) {
                 sample(out, metric, &[("device", name)], get(c) as f64);
             }
         }

@@ -23,6 +23,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 
 use crate::health::Health;
+use crate::modbus::bus::Counters;
 use crate::tags::TagStore;
 use metrics::MetricsOptions;
 
@@ -33,6 +34,8 @@ pub use time::rfc3339;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<TagStore>,
+    /// The Modbus request counters, for `/metrics` and `/api/devices`.
+    pub counters: Arc<Counters>,
     pub health: Arc<Health>,
     pub metrics: MetricsOptions,
 }
@@ -66,7 +69,7 @@ pub async fn serve(
 
 /// `/metrics`: rendered whole at each scrape.
 async fn scrape(State(s): State<AppState>) -> impl IntoResponse {
-    let body = metrics::render(&s.store, &s.health, &s.metrics);
+    let body = metrics::render(&s.store, &s.counters, &s.health, &s.metrics);
     (
         [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         body,

@@ -21,7 +21,6 @@ use tokio::time::Instant;
 use super::quality::{exceeds_deadband, quality_after_failure};
 use super::{BadCause, DataType, Quality, Value};
 use crate::lock::lock;
-use crate::telemetry::DeviceCounters;
 
 /// Static description of a tag: what consumers need to present it.
 #[derive(Debug, Clone)]
@@ -97,7 +96,6 @@ pub struct DeviceMeta {
 struct DeviceSlot {
     meta: DeviceMeta,
     status: Mutex<DeviceStatus>,
-    counters: DeviceCounters,
 }
 
 /// Capacity of the change feed; a subscriber that falls further behind gets
@@ -155,7 +153,6 @@ impl TagStore {
             .map(|meta| DeviceSlot {
                 meta,
                 status: Mutex::new(DeviceStatus::default()),
-                counters: DeviceCounters::default(),
             })
             .collect();
         TagStore {
@@ -316,11 +313,6 @@ impl TagStore {
         if let Some(d) = self.devices.get(device) {
             f(&mut lock(&d.status));
         }
-    }
-
-    /// A device's counters.
-    pub fn counters(&self, device: usize) -> Option<&DeviceCounters> {
-        self.devices.get(device).map(|d| &d.counters)
     }
 }
 

@@ -19,6 +19,7 @@
 //! Files: `layout` plans buses and blocks (pure), `poll` runs a device's cycle,
 //! `write` is the write path.
 
+mod counters;
 mod layout;
 mod poll;
 mod write;
@@ -30,12 +31,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
+pub use counters::{Counters, DeviceCounters, Function, Histogram, Outcome, POLL_BUCKETS};
 pub use layout::{BusPlan, DevicePlan, plan_buses, plan_buses_with};
 
 use super::link::{Link, Target};
 use crate::health::Health;
 use crate::tags::{TagStore, Value};
-use crate::telemetry::DeviceCounters;
 use crate::write::WriteError;
 
 /// Pending writes a bus queues before `write` answers `Busy`.
@@ -91,11 +92,12 @@ const IDLE_BEAT: Duration = Duration::from_secs(1);
 pub fn spawn(
     plan: BusPlan,
     store: Arc<TagStore>,
+    counters: Arc<Counters>,
     health: Arc<Health>,
     index: usize,
 ) -> (BusHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-    let task = tokio::spawn(Bus::new(plan, store, rx, health, index).run());
+    let task = tokio::spawn(Bus::new(plan, store, counters, rx, health, index).run());
     (BusHandle { tx }, task)
 }
 
@@ -123,6 +125,7 @@ struct Bus {
     link: Link,
     devices: Vec<DeviceRun>,
     store: Arc<TagStore>,
+    counters: Arc<Counters>,
     rx: mpsc::Receiver<Command>,
     pause_after_connect: Duration,
     health: Arc<Health>,
@@ -134,6 +137,7 @@ impl Bus {
     fn new(
         plan: BusPlan,
         store: Arc<TagStore>,
+        counters: Arc<Counters>,
         rx: mpsc::Receiver<Command>,
         health: Arc<Health>,
         index: usize,
@@ -172,6 +176,7 @@ impl Bus {
             link: Link::new(plan.target, backoff),
             devices,
             store,
+            counters,
             rx,
             pause_after_connect,
             health,
@@ -212,6 +217,6 @@ impl Bus {
     }
 
     fn counters(&self, device: usize) -> Option<&DeviceCounters> {
-        self.store.counters(device)
+        self.counters.device(device)
     }
 }

@@ -12,8 +12,8 @@ use super::super::link::{LinkError, Reply};
 use super::super::plan::{self, Block};
 use super::super::protocol::{ExceptionCode, read_request};
 use super::{Bus, DevicePlan};
+use super::{DeviceCounters, Function, Outcome};
 use crate::tags::{BadCause, TagStore};
-use crate::telemetry::{DeviceCounters, Function, Outcome};
 
 /// How one request for a block ended, as far as the cycle is concerned.
 pub(super) enum BlockOutcome {
@@ -247,7 +247,7 @@ impl Bus {
         let poll = dev.plan.config.poll;
         dev.next_due += poll;
         if dev.next_due < now {
-            if let Some(c) = self.store.counters(dev.plan.id) {
+            if let Some(c) = self.counters.device(dev.plan.id) {
                 DeviceCounters::bump(&c.overruns);
             }
             if !dev.overrunning {
@@ -269,7 +269,7 @@ impl Bus {
             s.last_cycle_at = Some(SystemTime::now());
             s.demoted = demoted;
         });
-        if let Some(c) = self.store.counters(dev.plan.id) {
+        if let Some(c) = self.counters.device(dev.plan.id) {
             DeviceCounters::bump(&c.cycles);
             c.poll_duration.observe(now - started);
         }

@@ -9,9 +9,9 @@ use tokio_modbus::prelude::{Request, Response};
 
 use super::super::codec::{self, CodecError};
 use super::super::link::LinkError;
+use super::DeviceCounters;
 use super::{Bus, Command};
 use crate::tags::{Kind, Value};
-use crate::telemetry::DeviceCounters;
 use crate::write::{WriteError, WriteErrorKind};
 
 impl From<LinkError> for WriteError {
@@ -162,7 +162,7 @@ impl Bus {
             }
             (Kind::Input | Kind::Discrete, _) => return Err(WriteError::not_writable()),
         };
-        if let Some(c) = self.store.counters(device) {
+        if let Some(c) = self.counters.device(device) {
             DeviceCounters::bump(&c.writes);
         }
         self.store

@@ -1,7 +1,10 @@
-//! Per-device counters and the poll-duration histogram.
+//! The Modbus request counters: per device, requests by function and outcome,
+//! exceptions by code, cycles, overruns, connects, writes, and the
+//! poll-duration histogram.
 //!
 //! Written by bus tasks on every request and cycle, read by `/metrics` and
-//! `/api/devices` at request time. Everything is a relaxed atomic: the poll path
+//! `/api/devices` at request time. They live with the Modbus code, not in the
+//! tag store, which knows no protocol. Everything is a relaxed atomic: the poll path
 //! never takes a lock and never allocates for telemetry.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -245,6 +248,26 @@ impl DeviceCounters {
                 (n > 0).then_some((code, n))
             })
             .collect()
+    }
+}
+
+/// The counters of every device, indexed by device id; fixed at start-up.
+#[derive(Debug)]
+pub struct Counters {
+    devices: Box<[DeviceCounters]>,
+}
+
+impl Counters {
+    /// Zeroed counters for `devices` devices.
+    pub fn new(devices: usize) -> Self {
+        Counters {
+            devices: (0..devices).map(|_| DeviceCounters::default()).collect(),
+        }
+    }
+
+    /// One device's counters; `None` for an unknown device.
+    pub fn device(&self, device: usize) -> Option<&DeviceCounters> {
+        self.devices.get(device)
     }
 }
 
