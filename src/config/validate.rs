@@ -12,9 +12,9 @@ use super::raw::{
     RawAddress, RawConfig, RawDevice, RawOpcua, RawSimRegister, RawSimulator, RawTag,
 };
 use super::{
-    Backoff, Config, ConfigError, DEFAULT_HTTP_LISTEN, DEFAULT_MODBUS_PORT, DeviceConfig,
-    Generator, Link, OpcuaConfig, OpcuaLimits, OpcuaUser, Parity, Security, SerialSettings,
-    SimException, SimRegister, SimulatorConfig, TagConfig, parse_duration,
+    Backoff, Config, ConfigError, DEFAULT_HTTP_LISTEN, DeviceConfig, Generator, Link, OpcuaConfig,
+    OpcuaLimits, OpcuaUser, Parity, Security, SerialSettings, SimException, SimRegister,
+    SimulatorConfig, TagConfig, parse_duration,
 };
 use crate::modbus::codec::Encoding;
 use crate::modbus::plan::Limits;
@@ -291,13 +291,16 @@ fn socket_addr(
     }
 }
 
+/// The value a spelling table gives `name`, if any.
+fn lookup<T: Copy>(names: &[(&str, T)], name: &str) -> Option<T> {
+    names.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
 fn parse_kind(b: &mut Builder, prefix: &str, v: &Spanned<String>) -> Option<Kind> {
-    match v.get_ref().as_str() {
-        "coil" => Some(Kind::Coil),
-        "discrete" => Some(Kind::Discrete),
-        "input" => Some(Kind::Input),
-        "holding" => Some(Kind::Holding),
-        other => {
+    match lookup(Kind::NAMES, v.get_ref()) {
+        Some(k) => Some(k),
+        None => {
+            let other = v.get_ref();
             b.d.error(&v.span(), format!("{prefix}kind: {other:?} is not a register kind; use \"coil\", \"discrete\", \"input\" or \"holding\""));
             None
         }
@@ -305,18 +308,10 @@ fn parse_kind(b: &mut Builder, prefix: &str, v: &Spanned<String>) -> Option<Kind
 }
 
 fn parse_type(b: &mut Builder, prefix: &str, v: &Spanned<String>) -> Option<DataType> {
-    Some(match v.get_ref().as_str() {
-        "bool" => DataType::Bool,
-        "u16" => DataType::U16,
-        "i16" => DataType::I16,
-        "u32" => DataType::U32,
-        "i32" => DataType::I32,
-        "u64" => DataType::U64,
-        "i64" => DataType::I64,
-        "f32" => DataType::F32,
-        "f64" => DataType::F64,
-        "string" => DataType::String,
-        other => {
+    Some(match lookup(DataType::NAMES, v.get_ref()) {
+        Some(t) => t,
+        None => {
+            let other = v.get_ref();
             b.d.error(&v.span(), format!("{prefix}type: {other:?} is not a type; use bool, u16, i16, u32, i32, u64, i64, f32, f64 or string"));
             return None;
         }
@@ -330,12 +325,10 @@ fn parse_order(
     default: WordOrder,
 ) -> WordOrder {
     let Some(v) = v else { return default };
-    match v.get_ref().to_ascii_uppercase().as_str() {
-        "ABCD" => WordOrder::Abcd,
-        "CDAB" => WordOrder::Cdab,
-        "BADC" => WordOrder::Badc,
-        "DCBA" => WordOrder::Dcba,
-        other => {
+    match lookup(WordOrder::NAMES, &v.get_ref().to_ascii_lowercase()) {
+        Some(o) => o,
+        None => {
+            let other = v.get_ref().to_ascii_uppercase();
             b.d.error(&v.span(), format!("{prefix}order: {other:?} is not a byte order; use \"ABCD\" (big-endian), \"CDAB\" (word-swapped), \"BADC\" (byte-swapped) or \"DCBA\" (little-endian)"));
             default
         }
@@ -483,11 +476,10 @@ fn build_device(b: &mut Builder, dev: RawDevice, span: &Range<usize>) -> Option<
                     .unwrap_or(19_200),
                 parity: match dev.parity.as_ref() {
                     None => Parity::Even,
-                    Some(v) => match v.get_ref().as_str() {
-                        "none" => Parity::None,
-                        "even" => Parity::Even,
-                        "odd" => Parity::Odd,
-                        other => {
+                    Some(v) => match lookup(Parity::NAMES, v.get_ref()) {
+                        Some(parity) => parity,
+                        None => {
+                            let other = v.get_ref();
                             b.d.error(&v.span(), format!("{p}parity: {other:?} is not a parity; use \"none\", \"even\" or \"odd\""));
                             Parity::Even
                         }
@@ -670,35 +662,9 @@ fn build_device(b: &mut Builder, dev: RawDevice, span: &Range<usize>) -> Option<
 }
 
 fn tcp_endpoint(b: &mut Builder, p: &str, h: &Spanned<String>) -> Option<String> {
-    let host = h.get_ref().trim();
-    if host.is_empty() {
-        b.d.error(
-            &h.span(),
-            format!("{p}host: must be \"address:port\", e.g. \"192.168.1.20:502\""),
-        );
-        return None;
-    }
-    if host.parse::<SocketAddr>().is_ok() {
-        return Some(host.to_owned());
-    }
-    // "name:port", "[v6]:port", or a bare address/name that gets the Modbus port.
-    if let Some((name, port)) = host.rsplit_once(':') {
-        if !name.contains(':') || name.starts_with('[') {
-            return match port.parse::<u16>() {
-                Ok(p) if p > 0 => Some(host.to_owned()),
-                _ => {
-                    b.d.error(
-                        &h.span(),
-                        format!("{p}host: {port:?} is not a TCP port (1..=65535)"),
-                    );
-                    None
-                }
-            };
-        }
-        // A bare IPv6 address.
-        return Some(format!("[{host}]:{DEFAULT_MODBUS_PORT}"));
-    }
-    Some(format!("{host}:{DEFAULT_MODBUS_PORT}"))
+    super::parse_tcp_endpoint(h.get_ref())
+        .map_err(|e| b.d.error(&h.span(), format!("{p}host: {e}")))
+        .ok()
 }
 
 fn build_tag(
