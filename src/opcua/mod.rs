@@ -14,6 +14,7 @@
 
 mod auth;
 pub mod nodes;
+pub mod password;
 pub mod pki;
 
 use std::net::SocketAddr;
