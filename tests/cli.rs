@@ -101,7 +101,7 @@ fn hash_password_reads_twice_from_stdin_and_prints_an_argon2id_hash() {
     assert!(out.status.success());
     let hash = String::from_utf8(out.stdout).unwrap();
     assert!(
-        edge_gateway::commands::verify_password(hash.trim(), "correct horse"),
+        edge_gateway::opcua::password::verify_password(hash.trim(), "correct horse"),
         "{hash}"
     );
 }

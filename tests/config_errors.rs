@@ -1377,7 +1377,7 @@ fn opcua_where_nobody_could_log_in_is_refused() {
 
 #[test]
 fn opcua_defaults_are_encrypted_endpoints_without_anonymous() {
-    let hash = edge_gateway::commands::hash_password("pw").unwrap();
+    let hash = edge_gateway::opcua::password::hash_password("pw").unwrap();
     let text = format!(
         "[opcua]\n[[opcua.user]]\nname = \"op\"\npassword_hash = \"{hash}\"\ncan_write = true\n{OPCUA_DEVICE}"
     );

@@ -1,0 +1,287 @@
+//! `edge-gateway read`: one Modbus read, decoded and printed with the raw
+//! registers, for commissioning. It takes its endpoint, address and type
+//! spellings from the same parsers as the config, so what works here works in
+//! gateway.toml.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use tokio_modbus::prelude::{Request, Response};
+
+use crate::config::{self, EndpointError, SerialSettings};
+use crate::modbus::codec::{self, Encoding};
+use crate::modbus::link::{Link, LinkError, Target};
+use crate::tags::{DataType, Kind, Value, WordOrder};
+
+/// Reconnect backoff of the probe's one link; it connects once.
+const PROBE_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The `read` arguments, typed.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Modbus TCP endpoint as the user typed it; see [`config::parse_tcp_endpoint`].
+    pub host: Option<String>,
+    /// Serial port for Modbus RTU, when there is no `host`.
+    pub port: Option<String>,
+    /// Line settings for `port`.
+    pub serial: SerialSettings,
+    /// Unit id (slave address).
+    pub unit: u8,
+    /// Register kind; `None` when `address` is a Modicon string.
+    pub kind: Option<Kind>,
+    /// A 0-based number (with `kind`) or a Modicon string such as "40001".
+    pub address: String,
+    /// Number of values (not registers).
+    pub count: u16,
+    /// How to decode each value.
+    pub data_type: DataType,
+    /// Byte/word order of multi-register values.
+    pub order: WordOrder,
+    /// String length in registers (type string).
+    pub length: u16,
+    /// Response timeout.
+    pub timeout: Duration,
+}
+
+/// Why `read` printed no values.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// `--address` is not an address of the kind given.
+    #[error("--address: {0}")]
+    Address(String),
+    /// `--host` is not a TCP endpoint.
+    #[error("--host {host:?}: {source}")]
+    Host {
+        /// As given.
+        host: String,
+        /// What is wrong with it.
+        source: EndpointError,
+    },
+    /// Neither `--host` nor `--port`.
+    #[error("give --host for Modbus TCP or --port for RTU")]
+    NoTarget,
+    /// A bit table with a register type, or the other way round.
+    #[error("coils and discrete inputs read as --type bool; registers as a numeric type or string")]
+    TypeMismatch,
+    /// The read itself failed.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    /// The values could not be printed.
+    #[error("writing the output: {0}")]
+    Write(#[from] io::Error),
+}
+
+/// The probe `options` describe, and a warning when a 0-based address looks
+/// like a Modicon one.
+pub fn plan_probe(options: &ReadOptions) -> Result<(Probe, Option<String>), ReadError> {
+    let (kind, address, hint) =
+        config::parse_address(options.kind, &options.address).map_err(ReadError::Address)?;
+    let warning = hint.map(|_| {
+        let text = options.address.trim();
+        format!(
+            "warning: with --kind, --address {text} is the 0-based protocol address; if the manual says {text}, drop --kind (then it is {} {})",
+            kind.as_str(),
+            text.parse::<u32>()
+                .map_or(0, |n| n % 10_000)
+                .saturating_sub(1)
+        )
+    });
+    if kind.is_bit() != (options.data_type == DataType::Bool) {
+        return Err(ReadError::TypeMismatch);
+    }
+    let target = match (&options.host, &options.port) {
+        (Some(host), _) => {
+            Target::Tcp(
+                config::parse_tcp_endpoint(host).map_err(|source| ReadError::Host {
+                    host: host.clone(),
+                    source,
+                })?,
+            )
+        }
+        (None, Some(port)) => Target::Rtu {
+            port: port.clone(),
+            serial: options.serial,
+        },
+        (None, None) => return Err(ReadError::NoTarget),
+    };
+    let probe = Probe {
+        target,
+        unit: options.unit,
+        kind,
+        address,
+        count: options.count,
+        encoding: Encoding {
+            data_type: options.data_type,
+            order: options.order,
+            bit: None,
+            length: options.length,
+            scale: None,
+            offset: 0.0,
+        },
+        timeout: options.timeout.max(Duration::from_millis(1)),
+    };
+    Ok((probe, warning))
+}
+
+/// Run `read`: the address warning (if any) to `err`, the values to `out`.
+pub async fn read(
+    options: &ReadOptions,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<(), ReadError> {
+    let (probe, warning) = plan_probe(options)?;
+    if let Some(w) = warning {
+        writeln!(err, "{w}")?;
+    }
+    let lines = self::probe(&probe).await?;
+    out.write_all(format_probe(&probe, &lines).as_bytes())?;
+    Ok(())
+}
+
+/// What `read` probes.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// The TCP endpoint or serial port.
+    pub target: Target,
+    /// Unit id (slave address).
+    pub unit: u8,
+    /// The register table to read.
+    pub kind: Kind,
+    /// 0-based protocol address of the first value.
+    pub address: u16,
+    /// Number of values (not registers).
+    pub count: u16,
+    /// How each value is decoded.
+    pub encoding: Encoding,
+    /// How long to wait for the response.
+    pub timeout: Duration,
+}
+
+/// Why a probe failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// No connection, a timeout, or a malformed response.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// The device answered with a Modbus exception.
+    #[error("device answered with Modbus exception {0} ({name})", name = exception_name(*.0))]
+    Exception(u8),
+    /// The values would run past the end of the address space.
+    #[error("{count} values of {per} registers from {address} run past register 65535")]
+    Range {
+        /// First address.
+        address: u16,
+        /// Values asked for.
+        count: u16,
+        /// Registers per value.
+        per: u16,
+    },
+    /// More than one request can carry.
+    #[error("{0} registers do not fit in one request (at most 125, or 2000 bits)")]
+    TooMany(u32),
+}
+
+/// The Modbus name of an exception code.
+pub fn exception_name(code: u8) -> &'static str {
+    match code {
+        1 => "illegal function",
+        2 => "illegal data address",
+        3 => "illegal data value",
+        4 => "server device failure",
+        5 => "acknowledge",
+        6 => "server device busy",
+        8 => "memory parity error",
+        10 => "gateway path unavailable",
+        11 => "gateway target device failed to respond",
+        _ => "unknown",
+    }
+}
+
+/// One probed value: its address, the raw registers, and the decoded value or why not.
+pub type ProbeLine = (u16, Vec<u16>, Result<Value, codec::CodecError>);
+
+/// Read `count` consecutive values once, for commissioning.
+pub async fn probe(p: &Probe) -> Result<Vec<ProbeLine>, ProbeError> {
+    let per = if p.kind.is_bit() {
+        1
+    } else {
+        p.encoding.register_count().max(1)
+    };
+    let total = u32::from(per) * u32::from(p.count);
+    if u32::from(p.address) + total > 65_536 {
+        return Err(ProbeError::Range {
+            address: p.address,
+            count: p.count,
+            per,
+        });
+    }
+    let limit = if p.kind.is_bit() { 2000 } else { 125 };
+    let n = u16::try_from(total)
+        .ok()
+        .filter(|n| *n >= 1 && *n <= limit)
+        .ok_or(ProbeError::TooMany(total))?;
+    let backoff = crate::config::Backoff {
+        min: PROBE_BACKOFF,
+        max: PROBE_BACKOFF,
+    };
+    let mut link = Link::new(p.target.clone(), backoff);
+    let request = match p.kind {
+        Kind::Coil => Request::ReadCoils(p.address, n),
+        Kind::Discrete => Request::ReadDiscreteInputs(p.address, n),
+        Kind::Input => Request::ReadInputRegisters(p.address, n),
+        Kind::Holding => Request::ReadHoldingRegisters(p.address, n),
+    };
+    let response = link
+        .call(p.unit, request, p.timeout)
+        .await?
+        .map_err(ProbeError::Exception)?;
+    let lines = match response {
+        Response::ReadCoils(bits) | Response::ReadDiscreteInputs(bits) => bits
+            .iter()
+            .take(usize::from(n))
+            .zip(p.address..)
+            .map(|(b, a)| (a, vec![u16::from(*b)], Ok(codec::decode_bit(*b))))
+            .collect(),
+        Response::ReadHoldingRegisters(regs) | Response::ReadInputRegisters(regs) => regs
+            .chunks(usize::from(per))
+            .zip((0u32..).map(|i| u32::from(p.address) + i * u32::from(per)))
+            .map(|(r, a)| {
+                (
+                    u16::try_from(a).unwrap_or(u16::MAX),
+                    r.to_vec(),
+                    codec::decode(r, &p.encoding),
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(lines)
+}
+
+/// Human form of a probe result, one value per line.
+pub fn format_probe(p: &Probe, lines: &[ProbeLine]) -> String {
+    let mut out = String::new();
+    let prefix = match p.kind {
+        Kind::Coil => 0,
+        Kind::Discrete => 1,
+        Kind::Input => 3,
+        Kind::Holding => 4,
+    };
+    for (address, raw, value) in lines {
+        let hex: Vec<String> = raw.iter().map(|r| format!("0x{r:04X}")).collect();
+        let shown = match value {
+            Ok(v) => v.to_string(),
+            Err(e) => format!("<{e}>"),
+        };
+        let modicon = u32::from(*address) + 1 + prefix * 100_000;
+        let _ = writeln!(
+            out,
+            "{:<8} {address:>5} ({modicon:06})  {:<6} = {shown:<24} [{}]",
+            p.kind.as_str(),
+            p.encoding.data_type.as_str(),
+            hex.join(" ")
+        );
+    }
+    out
+}
