@@ -26,7 +26,11 @@ pub fn parse_tcp_endpoint(text: &str) -> Result<String, EndpointError> {
     if host.is_empty() {
         return Err(EndpointError::Empty);
     }
-    if host.parse::<SocketAddr>().is_ok() {
+    if let Ok(addr) = host.parse::<SocketAddr>() {
+        // Port 0 means "any port" to a listener; no device answers on it.
+        if addr.port() == 0 {
+            return Err(EndpointError::Port("0".into()));
+        }
         return Ok(host.to_owned());
     }
     // A bare IPv4 or IPv6 address, bracketed or not.
@@ -77,6 +81,10 @@ mod tests {
         assert_eq!(parse_tcp_endpoint("  "), Err(EndpointError::Empty));
         assert_eq!(
             parse_tcp_endpoint("plc.local:0"),
+            Err(EndpointError::Port("0".into()))
+        );
+        assert_eq!(
+            parse_tcp_endpoint("10.0.0.1:0"),
             Err(EndpointError::Port("0".into()))
         );
         assert_eq!(
