@@ -285,3 +285,94 @@ pub fn format_probe(p: &Probe, lines: &[ProbeLine]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Parity;
+
+    fn options(host: &str) -> ReadOptions {
+        ReadOptions {
+            host: Some(host.to_owned()),
+            port: None,
+            serial: SerialSettings {
+                baud: 19_200,
+                parity: Parity::Even,
+                stop_bits: 1,
+                data_bits: 8,
+            },
+            unit: 1,
+            kind: None,
+            address: "40001".into(),
+            count: 1,
+            data_type: DataType::U16,
+            order: WordOrder::Abcd,
+            length: 8,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    fn endpoint(host: &str) -> String {
+        match plan_probe(&options(host)) {
+            Ok((
+                Probe {
+                    target: Target::Tcp(e),
+                    ..
+                },
+                None,
+            )) => e,
+            other => panic!("{host}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hosts_without_a_port_get_the_modbus_port_as_in_the_config() {
+        assert_eq!(endpoint("127.0.0.1"), "127.0.0.1:502");
+        assert_eq!(endpoint("::1"), "[::1]:502");
+        assert_eq!(endpoint("[::1]:5020"), "[::1]:5020");
+        assert_eq!(endpoint("plc.local"), "plc.local:502");
+    }
+
+    #[test]
+    fn a_bad_port_a_bad_address_and_a_bit_type_mismatch_are_refused() {
+        assert!(matches!(
+            plan_probe(&options("10.0.0.1:0")),
+            Err(ReadError::Host { .. })
+        ));
+        let mut o = options("10.0.0.1");
+        o.address = "50001".into();
+        assert!(matches!(plan_probe(&o), Err(ReadError::Address(_))));
+        let mut o = options("10.0.0.1");
+        o.data_type = DataType::Bool;
+        assert!(matches!(plan_probe(&o), Err(ReadError::TypeMismatch)));
+    }
+
+    #[test]
+    fn a_0_based_address_that_looks_modicon_gets_a_warning() {
+        let mut o = options("10.0.0.1");
+        o.kind = Some(Kind::Holding);
+        o.address = "40001".into();
+        let (probe, warning) = plan_probe(&o).unwrap();
+        assert_eq!(probe.address, 40_001, "with --kind the number is 0-based");
+        assert!(
+            warning.is_some_and(|w| w.contains("drop --kind (then it is holding 0)")),
+            "{probe:?}"
+        );
+    }
+
+    #[test]
+    fn every_spelling_table_names_each_variant_once_as_as_str_does() {
+        for (name, kind) in Kind::NAMES {
+            assert_eq!(kind.as_str(), *name);
+        }
+        for (name, t) in DataType::NAMES {
+            assert_eq!(t.as_str(), *name);
+        }
+        for (name, order) in WordOrder::NAMES {
+            assert_eq!(order.as_str().to_ascii_lowercase(), *name);
+        }
+        assert_eq!(Kind::NAMES.len(), 4);
+        assert_eq!(WordOrder::NAMES.len(), 4);
+        assert_eq!(Parity::NAMES.len(), 3);
+    }
+}
