@@ -3,7 +3,7 @@
 //! The module map follows DESIGN.md: `config` → `modbus::plan` → `modbus::bus`
 //! tasks → `tags::TagStore` → `http` (and later OPC UA and metrics).
 
-pub mod commands;
+pub mod app;
 pub mod config;
 pub mod engine;
 pub mod health;

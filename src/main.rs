@@ -1,24 +1,28 @@
-//! The `edge-gateway` command line. Parsing and dispatch only; the work is in the library.
+//! The `edge-gateway` command line: argument structs, parsing, logging setup
+//! and dispatch to `edge_gateway::app`. The work is in the library.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use anyhow::{Context, Result};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Parser, Subcommand};
 
-use edge_gateway::commands::{self, Probe};
+use edge_gateway::app::{self, EXIT_BUS_OVERLOADED, EXIT_CONFIG_REFUSED, EXIT_ERROR};
 use edge_gateway::config::{self, Config, ConfigError, Parity, SerialSettings};
-use edge_gateway::modbus::codec::Encoding;
-use edge_gateway::modbus::link::Target;
 use edge_gateway::tags::{DataType, Kind, WordOrder};
 
 /// Modbus TCP/RTU to one tag model, served over HTTP (and OPC UA, Prometheus).
 ///
-/// Without a subcommand, `run` is assumed. Every subcommand reads the config
-/// given with -c (default: ./gateway.toml).
+/// Without a subcommand, `run` is assumed. Every subcommand except `read` and
+/// `hash-password` reads the config given with -c (default: ./gateway.toml).
+///
+/// Exit codes: 0 success; 1 any other error (a port in use, a failed read);
+/// 2 the config was refused (invalid or unreadable) or the command line is
+/// wrong; 3 `check` found a serial bus estimated above 100 % load.
 #[derive(Parser)]
 #[command(name = "edge-gateway", version, about, long_about)]
 struct Cli {
@@ -38,6 +42,10 @@ enum Command {
     Run,
     /// Validate the config and print the poll plan: read blocks per device,
     /// requests per cycle, and the estimated load of every serial bus.
+    ///
+    /// Exits 0 when the config is valid (a serial bus above 80 % load is a
+    /// warning), 2 when the config is refused, and 3 when a serial bus is
+    /// estimated above 100 % load: it cannot keep its poll intervals.
     Check,
     /// Run only the built-in Modbus simulator of the config's [simulator] section.
     Simulate {
@@ -74,7 +82,8 @@ enum PkiAction {
 
 #[derive(clap::Args)]
 struct ReadArgs {
-    /// Modbus TCP device, "address:port".
+    /// Modbus TCP device: "address:port", "[v6]:port", or an address or name
+    /// alone for port 502.
     #[arg(long, conflicts_with = "port", required_unless_present = "port")]
     host: Option<String>,
     /// Serial port for Modbus RTU, e.g. /dev/ttyUSB0.
@@ -82,69 +91,47 @@ struct ReadArgs {
     port: Option<String>,
     #[arg(long, default_value_t = 19200)]
     baud: u32,
-    #[arg(long, value_enum, default_value = "even")]
-    parity: CliParity,
+    #[arg(long, default_value = "even", value_parser = one_of(Parity::NAMES))]
+    parity: Parity,
     #[arg(long, default_value_t = 1)]
     stop_bits: u8,
     /// Unit id (slave address).
     #[arg(long, default_value_t = 1)]
     unit: u8,
     /// Register kind; not needed with a Modicon address such as 40001.
-    #[arg(long, value_enum)]
-    kind: Option<CliKind>,
+    #[arg(long, value_parser = one_of(Kind::NAMES))]
+    kind: Option<Kind>,
     /// 0-based address (with --kind), or a Modicon address: 40001 = holding 0, 30001 = input 0.
     #[arg(long)]
     address: String,
     /// Number of values to read.
     #[arg(long, default_value_t = 1)]
     count: u16,
-    #[arg(long = "type", value_enum, default_value = "u16")]
-    data_type: CliType,
-    #[arg(long, value_enum, default_value = "abcd")]
-    order: CliOrder,
+    #[arg(long = "type", default_value = "u16", value_parser = one_of(DataType::NAMES))]
+    data_type: DataType,
+    #[arg(long, default_value = "abcd", value_parser = one_of(WordOrder::NAMES))]
+    order: WordOrder,
     /// String length in registers (type string).
     #[arg(long, default_value_t = 8)]
     length: u16,
     /// Response timeout, e.g. 500ms.
-    #[arg(long, default_value = "1s")]
-    timeout: String,
+    #[arg(long, default_value = "1s", value_parser = config::parse_duration)]
+    timeout: Duration,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum CliParity {
-    None,
-    Even,
-    Odd,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum CliKind {
-    Coil,
-    Discrete,
-    Input,
-    Holding,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum CliType {
-    Bool,
-    U16,
-    I16,
-    U32,
-    I32,
-    U64,
-    I64,
-    F32,
-    F64,
-    String,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum CliOrder {
-    Abcd,
-    Cdab,
-    Badc,
-    Dcba,
+/// A clap parser for one of the library's spelling tables (`Kind::NAMES`, ...):
+/// `--help` lists the names, and a new variant needs only its table entry.
+fn one_of<T>(names: &'static [(&'static str, T)]) -> impl TypedValueParser<Value = T>
+where
+    T: Copy + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(names.iter().map(|(name, _)| *name)).try_map(move |given| {
+        names
+            .iter()
+            .find(|(name, _)| *name == given)
+            .map(|(_, value)| *value)
+            .ok_or_else(|| format!("{given:?} is not one of the possible values"))
+    })
 }
 
 fn main() -> ExitCode {
@@ -168,24 +155,25 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            ExitCode::from(EXIT_ERROR)
         }
     }
 }
 
-fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+/// The config, or the exit code after its diagnostics were printed.
+fn load(path: &Path) -> Result<Config, ExitCode> {
     match Config::load(path) {
         Ok(c) => Ok(c),
         Err(e @ ConfigError::Read { .. }) => {
             eprintln!("error: {e}");
-            Err(ExitCode::from(2))
+            Err(ExitCode::from(EXIT_CONFIG_REFUSED))
         }
         Err(ConfigError::Invalid { diagnostics, .. }) => {
             for d in diagnostics {
                 eprintln!("{d}");
             }
             eprintln!("{}: config refused", path.display());
-            Err(ExitCode::from(2))
+            Err(ExitCode::from(EXIT_CONFIG_REFUSED))
         }
     }
 }
@@ -219,188 +207,80 @@ async fn shutdown_signal() {
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Run => {
-            let config = match load(&cli.config) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
+    let command = cli.command.unwrap_or(Command::Run);
+    // Commands that need no config.
+    match command {
+        Command::Read(args) => {
+            let options = read_options(args);
+            let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+            runtime()?.block_on(app::read::read(&options, &mut out, &mut err))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::HashPassword => {
+            let stdin = std::io::stdin();
+            let input = if stdin.is_terminal() {
+                app::hash_password::Input::Terminal
+            } else {
+                app::hash_password::Input::Lines(stdin.lock())
             };
-            runtime()?.block_on(commands::run(&config, Some(&cli.config), shutdown_signal()))?;
+            app::hash_password::hash_password(input, &mut std::io::stdout().lock())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    let config = match load(&cli.config) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    match command {
+        Command::Run => {
+            runtime()?.block_on(app::run::run(&config, Some(&cli.config), shutdown_signal()))?;
         }
         Command::Check => {
-            let config = match load(&cli.config) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
-            for w in &config.warnings {
-                eprintln!("{w}");
+            let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+            let outcome = app::check::check(&config, &cli.config, &mut out, &mut err)
+                .context("writing the report")?;
+            if outcome == app::check::CheckOutcome::Overloaded {
+                return Ok(ExitCode::from(EXIT_BUS_OVERLOADED));
             }
-            let (report, _) = commands::check_report(&config);
-            print!("{report}");
-            println!("{}: OK", cli.config.display());
         }
         Command::Simulate { listen } => {
-            let config = match load(&cli.config) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
-            runtime()?.block_on(commands::simulate(&config, listen, shutdown_signal()))?;
+            runtime()?.block_on(app::simulate::simulate(&config, listen, shutdown_signal()))?;
         }
-        Command::Read(args) => read(args)?,
-        Command::HashPassword => hash_password()?,
         Command::Pki { action } => {
-            let config = match load(&cli.config) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
-            let pki = config
+            let dir = config
                 .opcua
                 .as_ref()
                 .map_or_else(|| PathBuf::from("pki"), |o| o.pki_dir.clone());
-            pki_command(&pki, action)?;
+            let action = match action {
+                PkiAction::List => app::pki::PkiAction::List,
+                PkiAction::Trust { pattern } => app::pki::PkiAction::Trust(pattern),
+                PkiAction::Reject { pattern } => app::pki::PkiAction::Reject(pattern),
+            };
+            app::pki::pki(&dir, &action, &mut std::io::stdout().lock())?;
         }
+        Command::Read(_) | Command::HashPassword => {}
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn read(a: ReadArgs) -> Result<()> {
-    let kind = a.kind.map(|k| match k {
-        CliKind::Coil => Kind::Coil,
-        CliKind::Discrete => Kind::Discrete,
-        CliKind::Input => Kind::Input,
-        CliKind::Holding => Kind::Holding,
-    });
-    let (kind, address, hint) =
-        config::parse_address(kind, &a.address).map_err(anyhow::Error::msg)?;
-    if hint.is_some() {
-        eprintln!(
-            "warning: with --kind, --address {} is the 0-based protocol address; if the manual says {}, drop --kind (then it is {} {})",
-            a.address,
-            a.address,
-            kind.as_str(),
-            a.address
-                .trim()
-                .parse::<u32>()
-                .map_or(0, |n| n % 10_000)
-                .saturating_sub(1)
-        );
-    }
-    let data_type = match a.data_type {
-        CliType::Bool => DataType::Bool,
-        CliType::U16 => DataType::U16,
-        CliType::I16 => DataType::I16,
-        CliType::U32 => DataType::U32,
-        CliType::I32 => DataType::I32,
-        CliType::U64 => DataType::U64,
-        CliType::I64 => DataType::I64,
-        CliType::F32 => DataType::F32,
-        CliType::F64 => DataType::F64,
-        CliType::String => DataType::String,
-    };
-    if kind.is_bit() != (data_type == DataType::Bool) {
-        bail!(
-            "coils and discrete inputs read as --type bool; registers as a numeric type or string"
-        );
-    }
-    let order = match a.order {
-        CliOrder::Abcd => WordOrder::Abcd,
-        CliOrder::Cdab => WordOrder::Cdab,
-        CliOrder::Badc => WordOrder::Badc,
-        CliOrder::Dcba => WordOrder::Dcba,
-    };
-    let target = match (a.host, a.port) {
-        (Some(h), _) => Target::Tcp(if h.contains(':') {
-            h
-        } else {
-            format!("{h}:502")
-        }),
-        (None, Some(port)) => Target::Rtu {
-            port,
-            serial: SerialSettings {
-                baud: a.baud,
-                parity: match a.parity {
-                    CliParity::None => Parity::None,
-                    CliParity::Even => Parity::Even,
-                    CliParity::Odd => Parity::Odd,
-                },
-                stop_bits: a.stop_bits,
-                data_bits: 8,
-            },
+fn read_options(a: ReadArgs) -> app::read::ReadOptions {
+    app::read::ReadOptions {
+        host: a.host,
+        port: a.port,
+        serial: SerialSettings {
+            baud: a.baud,
+            parity: a.parity,
+            stop_bits: a.stop_bits,
+            data_bits: 8,
         },
-        (None, None) => bail!("give --host for Modbus TCP or --port for RTU"),
-    };
-    let probe = Probe {
-        target,
         unit: a.unit,
-        kind,
-        address,
+        kind: a.kind,
+        address: a.address,
         count: a.count,
-        encoding: Encoding {
-            data_type,
-            order,
-            bit: None,
-            length: a.length,
-            scale: None,
-            offset: 0.0,
-        },
-        timeout: config::parse_duration(&a.timeout)
-            .map_err(anyhow::Error::msg)?
-            .max(Duration::from_millis(1)),
-    };
-    let lines = runtime()?.block_on(commands::probe(&probe))?;
-    print!("{}", commands::format_probe(&probe, &lines));
-    Ok(())
-}
-
-fn hash_password() -> Result<()> {
-    let (first, second) = if std::io::stdin().is_terminal() {
-        (
-            rpassword::prompt_password("Password: ").context("reading the password")?,
-            rpassword::prompt_password("Again: ").context("reading the password")?,
-        )
-    } else {
-        let mut lines = std::io::stdin().lock().lines();
-        let mut next = || lines.next().transpose().map(Option::unwrap_or_default);
-        (
-            next().context("reading stdin")?,
-            next().context("reading stdin")?,
-        )
-    };
-    if first != second {
-        bail!("the two passwords differ");
+        data_type: a.data_type,
+        order: a.order,
+        length: a.length,
+        timeout: a.timeout,
     }
-    if first.is_empty() {
-        bail!("empty password");
-    }
-    let hash =
-        commands::hash_password(&first).map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{hash}")?;
-    Ok(())
-}
-
-fn pki_command(pki: &std::path::Path, action: PkiAction) -> Result<()> {
-    use edge_gateway::opcua::pki;
-    let mut out = std::io::stdout().lock();
-    match action {
-        PkiAction::List => {
-            for folder in ["trusted", "rejected"] {
-                let names = pki::list(pki, folder)
-                    .with_context(|| format!("reading {}", pki.join(folder).display()))?;
-                writeln!(out, "{folder}/ ({})", names.len())?;
-                for n in names {
-                    writeln!(out, "  {n}")?;
-                }
-            }
-        }
-        PkiAction::Trust { pattern } => {
-            let moved = pki::move_cert(pki, "rejected", "trusted", &pattern)?;
-            writeln!(out, "trusted: {}", moved.display())?;
-        }
-        PkiAction::Reject { pattern } => {
-            let moved = pki::move_cert(pki, "trusted", "rejected", &pattern)?;
-            writeln!(out, "rejected: {}", moved.display())?;
-        }
-    }
-    Ok(())
 }

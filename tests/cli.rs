@@ -1,5 +1,6 @@
 //! The `edge-gateway` binary as a user runs it: check on the shipped config and
-//! the examples, refusal of a bad config, a read probe, hash-password.
+//! the examples, refusal of a bad config, check's serial-load verdict, read
+//! probes over IPv4 and IPv6, hash-password, and `run` serving its own /metrics.
 
 mod common;
 
@@ -7,6 +8,28 @@ use std::process::Command;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_edge-gateway"))
+}
+
+/// A fresh directory for this test's files.
+fn temp_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("edge-gateway-cli-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An RTU device on a port that is never opened (check does not connect):
+/// `blocks` one-register reads, kept apart by `max_gap = 0`.
+fn rtu_config(baud: u32, poll: &str, blocks: usize) -> String {
+    let mut text = format!(
+        "[[device]]\nname = \"drive\"\nprotocol = \"rtu\"\nport = \"/dev/ttyS9\"\nbaud = {baud}\nunit = 1\npoll = \"{poll}\"\nmax_gap = 0\n"
+    );
+    for i in 0..blocks {
+        text.push_str(&format!(
+            "[[device.tag]]\nname = \"t{i}\"\naddress = \"{}\"\ntype = \"u16\"\n",
+            40_001 + 2 * i
+        ));
+    }
+    text
 }
 
 fn check(path: &str) -> (bool, String, String) {
@@ -83,6 +106,76 @@ fn a_bad_config_is_refused_with_file_line_and_key() {
 }
 
 #[test]
+fn check_exits_3_when_a_serial_bus_is_estimated_over_full_load() {
+    // 8 one-register reads at 1200 baud 8E1: 8 × 22 chars × 11 bits ≈ 1.6 s every 500 ms.
+    let path = temp_dir("overload").join("overloaded.toml");
+    std::fs::write(&path, rtu_config(1200, "500ms", 8)).unwrap();
+    let out = bin()
+        .args(["check", "-c", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("serial 1200 8E1: estimated bus load 322.7 %"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  error: bus load above 100 %: the bus cannot keep these poll intervals"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(
+            "error: bus rtu:///dev/ttyS9: estimated load 322.7 % is above 100 %; it cannot keep its poll intervals"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{}: refused: a serial bus is overloaded (exit 3)",
+            path.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stdout.contains(": OK"), "{stdout}");
+}
+
+#[test]
+fn check_warns_about_a_serial_bus_above_80_percent_and_still_exits_0() {
+    // 2 one-register reads at 9600 baud 8E1: 2 × 22 chars × 11 bits ≈ 50.4 ms every 60 ms.
+    let path = temp_dir("busy").join("busy.toml");
+    std::fs::write(&path, rtu_config(9600, "60ms", 2)).unwrap();
+    let out = bin()
+        .args(["check", "-c", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("serial 9600 8E1: estimated bus load 84.0 %"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  warning: bus load above 80 %: poll less often"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("warning: bus rtu:///dev/ttyS9: estimated load 84.0 % is above 80 %"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("{}: OK", path.display())),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn hash_password_reads_twice_from_stdin_and_prints_an_argon2id_hash() {
     use std::io::Write;
     let mut child = bin()
@@ -101,23 +194,19 @@ fn hash_password_reads_twice_from_stdin_and_prints_an_argon2id_hash() {
     assert!(out.status.success());
     let hash = String::from_utf8(out.stdout).unwrap();
     assert!(
-        edge_gateway::commands::verify_password(hash.trim(), "correct horse"),
+        edge_gateway::opcua::password::verify_password(hash.trim(), "correct horse"),
         "{hash}"
     );
 }
 
-#[tokio::test]
-async fn read_probe_prints_decoded_values_from_a_live_device() {
-    let (_sim, addr) = common::start_sim(
-        "[[simulator.register]]\naddress = \"40001\"\ntype = \"f32\"\norder = \"CDAB\"\nvalue = 230.5\n",
-    )
-    .await;
-    let out = tokio::task::spawn_blocking(move || {
+/// `edge-gateway read --host <host> --address 40001 --type f32 --order cdab`.
+async fn read_f32(host: String) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
         bin()
             .args([
                 "read",
                 "--host",
-                &addr.to_string(),
+                &host,
                 "--address",
                 "40001",
                 "--type",
@@ -129,7 +218,10 @@ async fn read_probe_prints_decoded_values_from_a_live_device() {
             .unwrap()
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+fn assert_reads_230_5(out: &std::process::Output) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -141,4 +233,113 @@ async fn read_probe_prints_decoded_values_from_a_live_device() {
         "{stdout}"
     );
     assert!(stdout.contains("[0x8000 0x4366]"), "{stdout}");
+}
+
+const F32_REGISTER: &str = "[[simulator.register]]\naddress = \"40001\"\ntype = \"f32\"\norder = \"CDAB\"\nvalue = 230.5\n";
+
+#[tokio::test]
+async fn read_probe_prints_decoded_values_from_a_live_device() {
+    let (_sim, addr) = common::start_sim(F32_REGISTER).await;
+    assert_reads_230_5(&read_f32(addr.to_string()).await);
+}
+
+#[tokio::test]
+async fn read_probe_reaches_a_device_on_ipv6_loopback() {
+    let cfg = common::config(&format!(
+        "[simulator]\nlisten = \"[::1]:0\"\n{F32_REGISTER}"
+    ));
+    let sim_cfg = cfg.simulator.expect("simulator section");
+    let sim = edge_gateway::sim::Simulator::new(&sim_cfg).expect("simulator builds");
+    let addr = sim
+        .start_tcp(sim_cfg.listen)
+        .await
+        .expect("simulator listens on [::1]");
+    assert!(addr.is_ipv6(), "{addr}");
+    // The same spelling gateway.toml takes: "[::1]:port".
+    assert_reads_230_5(&read_f32(format!("[::1]:{}", addr.port())).await);
+}
+
+#[test]
+fn read_refuses_a_host_whose_port_is_not_a_port() {
+    let out = bin()
+        .args(["read", "--host", "[::1]:99999", "--address", "40001"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error: --host \"[::1]:99999\": \"99999\" is not a TCP port (1..=65535)"),
+        "{err}"
+    );
+}
+
+/// Kills the gateway when the test ends, pass or fail.
+struct Gateway(std::process::Child);
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn run_serves_its_own_process_start_time_on_metrics() {
+    use std::io::BufRead;
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let path = temp_dir("run").join("gateway.toml");
+    // Port 0: the gateway logs the address it bound.
+    std::fs::write(
+        &path,
+        "[gateway]\nname = \"cli-test\"\n[http]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let mut child = bin()
+        .args(["run", "-c", path.to_str().unwrap(), "--log", "info"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let _gateway = Gateway(child);
+    let http: std::net::SocketAddr = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || {
+            let mut log = String::new();
+            for line in std::io::BufReader::new(stderr).lines() {
+                let line = line.unwrap();
+                log.push_str(&line);
+                log.push('\n');
+                if let Some(addr) = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("http="))
+                {
+                    return addr.parse().unwrap();
+                }
+            }
+            panic!("the gateway exited without logging its HTTP address:\n{log}");
+        }),
+    )
+    .await
+    .expect("the gateway starts within 30 s")
+    .unwrap();
+    let (status, _, metrics) = common::http_get(http, "/metrics").await;
+    assert_eq!(status, 200, "{metrics}");
+    let value: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("process_start_time_seconds "))
+        .unwrap_or_else(|| panic!("no process_start_time_seconds:\n{metrics}"))
+        .parse()
+        .unwrap();
+    // Marked by the binary itself at start-up: after this test began, and not in the future.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        value >= started.floor() && value <= now,
+        "process_start_time_seconds {value} not within [{started}, {now}]"
+    );
 }

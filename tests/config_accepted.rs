@@ -148,7 +148,7 @@ type = "u16"
 /// a fixed file.
 #[test]
 fn opcua_defaults_are_encrypted_endpoints_without_anonymous() {
-    let hash = edge_gateway::commands::hash_password("pw").unwrap();
+    let hash = edge_gateway::opcua::password::hash_password("pw").unwrap();
     let text = format!(
         "[opcua]\n[[opcua.user]]\nname = \"op\"\npassword_hash = \"{hash}\"\ncan_write = true\n{OPCUA_DEVICE}"
     );

@@ -1,53 +1,99 @@
-//! Modbus TCP endpoints as users write them: "host:port", "[v6]:port", or a
-//! bare address or name that gets the Modbus port. Shared by the config and
-//! the `read` command, so both accept the same spellings (IPv6 included).
+//! Modbus TCP endpoints as users write them: `host` in gateway.toml and
+//! `edge-gateway read --host`, parsed by one function so both accept the same.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use super::defaults::MODBUS_PORT;
+use super::defaults::MODBUS_PORT as DEFAULT_MODBUS_PORT;
 
-/// The endpoint `host` names, as "address:port"; the error says what is wrong.
-pub fn tcp_endpoint(host: &str) -> Result<String, String> {
-    let host = host.trim();
+/// Why a text is not a Modbus TCP endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// Nothing but whitespace.
+    #[error("must be \"address:port\", e.g. \"192.168.1.20:502\"")]
+    Empty,
+    /// The part after the last `:` is not a port number 1..=65535.
+    #[error("{0:?} is not a TCP port (1..=65535)")]
+    Port(String),
+}
+
+/// Normalize a TCP endpoint to `"host:port"`, ready to connect to.
+///
+/// Accepts `"192.168.1.20:502"`, `"plc.local:502"`, `"[::1]:5020"`, and
+/// without a port (then [`DEFAULT_MODBUS_PORT`]) `"192.168.1.20"`,
+/// `"plc.local"`, `"::1"` and `"[::1]"`. Names are resolved when connecting.
+pub fn parse_tcp_endpoint(text: &str) -> Result<String, EndpointError> {
+    let host = text.trim();
     if host.is_empty() {
-        return Err("must be \"address:port\", e.g. \"192.168.1.20:502\"".to_owned());
+        return Err(EndpointError::Empty);
     }
-    if host.parse::<SocketAddr>().is_ok() {
+    if let Ok(addr) = host.parse::<SocketAddr>() {
+        // Port 0 means "any port" to a listener; no device answers on it.
+        if addr.port() == 0 {
+            return Err(EndpointError::Port("0".into()));
+        }
         return Ok(host.to_owned());
     }
-    if let Some((name, port)) = host.rsplit_once(':') {
-        if !name.contains(':') || name.starts_with('[') {
-            return match port.parse::<u16>() {
-                Ok(p) if p > 0 => Ok(host.to_owned()),
-                _ => Err(format!("{port:?} is not a TCP port (1..=65535)")),
-            };
-        }
-        // A bare IPv6 address.
-        return Ok(format!("[{host}]:{MODBUS_PORT}"));
+    // A bare IPv4 or IPv6 address, bracketed or not.
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, DEFAULT_MODBUS_PORT).to_string());
     }
-    Ok(format!("{host}:{MODBUS_PORT}"))
+    match host.rsplit_once(':') {
+        // "name:port" or "[v6]:port".
+        Some((name, port)) if !name.contains(':') || name.starts_with('[') => {
+            match port.parse::<u16>() {
+                Ok(p) if p > 0 => Ok(host.to_owned()),
+                _ => Err(EndpointError::Port(port.to_owned())),
+            }
+        }
+        // Colons but no brackets: an IPv6 address the parser does not know
+        // (a zone id, "fe80::1%eth0"), left for the resolver.
+        Some(_) => Ok(format!("[{host}]:{DEFAULT_MODBUS_PORT}")),
+        None => Ok(format!("{host}:{DEFAULT_MODBUS_PORT}")),
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::tcp_endpoint;
+    use super::*;
 
     #[test]
-    fn endpoints_get_the_modbus_port_when_they_name_none() {
-        assert_eq!(tcp_endpoint("10.0.0.1").as_deref(), Ok("10.0.0.1:502"));
-        assert_eq!(tcp_endpoint("plc.local").as_deref(), Ok("plc.local:502"));
-        assert_eq!(tcp_endpoint("::1").as_deref(), Ok("[::1]:502"));
-        assert_eq!(tcp_endpoint("[::1]:5020").as_deref(), Ok("[::1]:5020"));
-        assert_eq!(
-            tcp_endpoint(" 127.0.0.1:5020 ").as_deref(),
-            Ok("127.0.0.1:5020")
-        );
+    fn addresses_and_names_with_and_without_port() {
+        for (given, want) in [
+            ("127.0.0.1:5020", "127.0.0.1:5020"),
+            (" 127.0.0.1 ", "127.0.0.1:502"),
+            ("[::1]:5020", "[::1]:5020"),
+            ("::1", "[::1]:502"),
+            ("[::1]", "[::1]:502"),
+            ("fe80::1", "[fe80::1]:502"),
+            ("plc.local", "plc.local:502"),
+            ("plc.local:1502", "plc.local:1502"),
+        ] {
+            assert_eq!(parse_tcp_endpoint(given).as_deref(), Ok(want), "{given}");
+        }
     }
 
     #[test]
-    fn a_bad_port_or_an_empty_host_is_refused() {
-        assert!(tcp_endpoint("plc:0").is_err());
-        assert!(tcp_endpoint("plc:http").is_err());
-        assert!(tcp_endpoint("  ").is_err());
+    fn empty_and_bad_ports_are_refused() {
+        assert_eq!(parse_tcp_endpoint("  "), Err(EndpointError::Empty));
+        assert_eq!(
+            parse_tcp_endpoint("plc.local:0"),
+            Err(EndpointError::Port("0".into()))
+        );
+        assert_eq!(
+            parse_tcp_endpoint("10.0.0.1:0"),
+            Err(EndpointError::Port("0".into()))
+        );
+        assert_eq!(
+            parse_tcp_endpoint("10.0.0.1:70000"),
+            Err(EndpointError::Port("70000".into()))
+        );
+        assert_eq!(
+            parse_tcp_endpoint("[::1]:x"),
+            Err(EndpointError::Port("x".into()))
+        );
     }
 }

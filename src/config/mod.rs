@@ -20,7 +20,7 @@ use std::time::Duration;
 pub use address::parse_address;
 pub use diag::{Diagnostic, Severity};
 pub use duration::{format_duration, parse_duration};
-pub use endpoint::tcp_endpoint;
+pub use endpoint::{EndpointError, parse_tcp_endpoint};
 
 use crate::modbus::codec::Encoding;
 use crate::modbus::plan::Limits;
@@ -169,6 +169,15 @@ pub enum Parity {
     None,
     Even,
     Odd,
+}
+
+impl Parity {
+    /// Config and CLI spellings, the one table both parse with.
+    pub const NAMES: &[(&str, Parity)] = &[
+        ("none", Parity::None),
+        ("even", Parity::Even),
+        ("odd", Parity::Odd),
+    ];
 }
 
 /// Reconnect backoff of a bus: doubling from `min` to `max`, with jitter.

@@ -20,6 +20,7 @@ use opcua::types::{
     Error, MessageSecurityMode, NodeId, StatusCode, UAString, UserTokenPolicy, UserTokenType,
 };
 
+use super::password::{hash_password, verify_password};
 use crate::config::OpcuaUser;
 
 /// The policy id the library expects for anonymous tokens.
@@ -38,7 +39,7 @@ pub struct GatewayAuth {
 impl GatewayAuth {
     /// Auth from the `[opcua]` config.
     pub fn new(anonymous_read: bool, users: &[OpcuaUser]) -> Arc<Self> {
-        let dummy_hash = crate::commands::hash_password("no such user").unwrap_or_default();
+        let dummy_hash = hash_password("no such user").unwrap_or_default();
         Arc::new(GatewayAuth {
             anonymous_read,
             users: users.iter().map(|u| (u.name.clone(), u.clone())).collect(),
@@ -94,10 +95,9 @@ impl AuthManager for GatewayAuth {
         let known = self.users.contains_key(username);
         let given = password.get().to_owned();
         // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-        let matches =
-            tokio::task::spawn_blocking(move || crate::commands::verify_password(&hash, &given))
-                .await
-                .unwrap_or(false);
+        let matches = tokio::task::spawn_blocking(move || verify_password(&hash, &given))
+            .await
+            .unwrap_or(false);
         if known && matches {
             tracing::info!(user = username, "OPC UA user logged in");
             Ok(UserToken(username.to_owned()))

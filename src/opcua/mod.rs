@@ -15,6 +15,7 @@
 
 mod auth;
 pub mod nodes;
+pub mod password;
 pub mod pki;
 mod sync;
 

@@ -13,6 +13,14 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Config and CLI spellings, the one table both parse with.
+    pub const NAMES: &[(&str, Kind)] = &[
+        ("coil", Kind::Coil),
+        ("discrete", Kind::Discrete),
+        ("input", Kind::Input),
+        ("holding", Kind::Holding),
+    ];
+
     /// True for the one-bit tables (coils, discrete inputs).
     pub fn is_bit(self) -> bool {
         matches!(self, Kind::Coil | Kind::Discrete)
@@ -46,6 +54,20 @@ pub enum DataType {
 }
 
 impl DataType {
+    /// Config and CLI spellings, the one table both parse with.
+    pub const NAMES: &[(&str, DataType)] = &[
+        ("bool", DataType::Bool),
+        ("u16", DataType::U16),
+        ("i16", DataType::I16),
+        ("u32", DataType::U32),
+        ("i32", DataType::I32),
+        ("u64", DataType::U64),
+        ("i64", DataType::I64),
+        ("f32", DataType::F32),
+        ("f64", DataType::F64),
+        ("string", DataType::String),
+    ];
+
     /// The config spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -79,6 +101,16 @@ pub enum WordOrder {
 }
 
 impl WordOrder {
+    /// Spellings, the one table config and CLI parse with: lower-case as the
+    /// CLI takes them; the config matches them ignoring case (and documents
+    /// them upper-case, as `as_str` prints them).
+    pub const NAMES: &[(&str, WordOrder)] = &[
+        ("abcd", WordOrder::Abcd),
+        ("cdab", WordOrder::Cdab),
+        ("badc", WordOrder::Badc),
+        ("dcba", WordOrder::Dcba),
+    ];
+
     /// The config spelling.
     pub fn as_str(self) -> &'static str {
         match self {

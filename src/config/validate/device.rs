@@ -160,7 +160,7 @@ impl Builder<'_> {
                     );
                     return None;
                 };
-                match super::super::endpoint::tcp_endpoint(h.get_ref()) {
+                match super::super::parse_tcp_endpoint(h.get_ref()) {
                     Ok(endpoint) => Some(Transport::Tcp { endpoint }),
                     Err(e) => {
                         self.d.error(&h.span(), format!("{p}host: {e}"));
@@ -215,15 +215,14 @@ impl Builder<'_> {
         );
         let parity = match dev.parity.as_ref() {
             None => defaults::PARITY,
-            Some(v) => match v.get_ref().as_str() {
-                "none" => Parity::None,
-                "even" => Parity::Even,
-                "odd" => Parity::Odd,
-                other => {
-                    self.d.error(&v.span(), format!("{p}parity: {other:?} is not a parity; use \"none\", \"even\" or \"odd\""));
-                    defaults::PARITY
-                }
-            },
+            Some(v) => super::lookup(Parity::NAMES, v.get_ref()).unwrap_or_else(|| {
+                let (other, names) = (v.get_ref(), super::one_of(Parity::NAMES, true));
+                self.d.error(
+                    &v.span(),
+                    format!("{p}parity: {other:?} is not a parity; use {names}"),
+                );
+                defaults::PARITY
+            }),
         };
         SerialSettings {
             baud,

@@ -105,6 +105,31 @@ fn a_kind(kind: Kind) -> &'static str {
     }
 }
 
+/// The value a spelling table gives `name`, if any.
+fn lookup<T: Copy>(names: &[(&str, T)], name: &str) -> Option<T> {
+    names.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// The spellings of a table for a message: `"a", "b" or "c"` (quoted) or
+/// `a, b or c`, so a new variant needs no new message.
+fn one_of<T>(names: &[(&str, T)], quoted: bool) -> String {
+    let words: Vec<String> = names
+        .iter()
+        .map(|(n, _)| {
+            if quoted {
+                format!("{n:?}")
+            } else {
+                (*n).to_owned()
+            }
+        })
+        .collect();
+    match words.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
 /// Builds the `Config` section by section, reporting into the diagnostics.
 struct Builder<'a> {
     d: &'a mut Diagnostics,
@@ -299,36 +324,28 @@ impl Builder<'_> {
 
     /// A register kind: coil, discrete, input or holding.
     fn kind(&mut self, prefix: &str, v: &Spanned<String>) -> Option<Kind> {
-        match v.get_ref().as_str() {
-            "coil" => Some(Kind::Coil),
-            "discrete" => Some(Kind::Discrete),
-            "input" => Some(Kind::Input),
-            "holding" => Some(Kind::Holding),
-            other => {
-                self.d.error(&v.span(), format!("{prefix}kind: {other:?} is not a register kind; use \"coil\", \"discrete\", \"input\" or \"holding\""));
-                None
-            }
+        let kind = lookup(Kind::NAMES, v.get_ref());
+        if kind.is_none() {
+            let (other, names) = (v.get_ref(), one_of(Kind::NAMES, true));
+            self.d.error(
+                &v.span(),
+                format!("{prefix}kind: {other:?} is not a register kind; use {names}"),
+            );
         }
+        kind
     }
 
     /// A value type: bool, u16 … f64, string.
     fn data_type(&mut self, prefix: &str, v: &Spanned<String>) -> Option<DataType> {
-        Some(match v.get_ref().as_str() {
-            "bool" => DataType::Bool,
-            "u16" => DataType::U16,
-            "i16" => DataType::I16,
-            "u32" => DataType::U32,
-            "i32" => DataType::I32,
-            "u64" => DataType::U64,
-            "i64" => DataType::I64,
-            "f32" => DataType::F32,
-            "f64" => DataType::F64,
-            "string" => DataType::String,
-            other => {
-                self.d.error(&v.span(), format!("{prefix}type: {other:?} is not a type; use bool, u16, i16, u32, i32, u64, i64, f32, f64 or string"));
-                return None;
-            }
-        })
+        let data_type = lookup(DataType::NAMES, v.get_ref());
+        if data_type.is_none() {
+            let (other, names) = (v.get_ref(), one_of(DataType::NAMES, false));
+            self.d.error(
+                &v.span(),
+                format!("{prefix}type: {other:?} is not a type; use {names}"),
+            );
+        }
+        data_type
     }
 
     /// A byte/word order, or `default` when absent or wrong.
@@ -339,12 +356,10 @@ impl Builder<'_> {
         default: WordOrder,
     ) -> WordOrder {
         let Some(v) = v else { return default };
-        match v.get_ref().to_ascii_uppercase().as_str() {
-            "ABCD" => WordOrder::Abcd,
-            "CDAB" => WordOrder::Cdab,
-            "BADC" => WordOrder::Badc,
-            "DCBA" => WordOrder::Dcba,
-            other => {
+        match lookup(WordOrder::NAMES, &v.get_ref().to_ascii_lowercase()) {
+            Some(order) => order,
+            None => {
+                let other = v.get_ref().to_ascii_uppercase();
                 self.d.error(&v.span(), format!("{prefix}order: {other:?} is not a byte order; use \"ABCD\" (big-endian), \"CDAB\" (word-swapped), \"BADC\" (byte-swapped) or \"DCBA\" (little-endian)"));
                 default
             }

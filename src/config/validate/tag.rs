@@ -116,11 +116,10 @@ impl Builder<'_> {
             Some(v) => self.data_type(p, v),
             None if kind.is_bit() => Some(DataType::Bool),
             None => {
+                let names: Vec<&str> = DataType::NAMES.iter().map(|(n, _)| *n).collect();
                 self.missing(
                     span,
-                    format!(
-                        "{p}missing key `type` (bool, u16, i16, u32, i32, u64, i64, f32, f64, string)"
-                    ),
+                    format!("{p}missing key `type` ({})", names.join(", ")),
                 );
                 None
             }

@@ -1,0 +1,150 @@
+//! `edge-gateway run`: the gateway itself. Starts the simulator (when enabled),
+//! the bus tasks, HTTP and OPC UA; keeps systemd informed (READY, STATUS, and
+//! WATCHDOG only while every bus task makes progress); and on SIGHUP checks the
+//! config on disk without applying it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::RunError;
+use super::simulate::start_simulator;
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::health::Health;
+use crate::http::AppState;
+use crate::http::metrics::MetricsOptions;
+use crate::systemd;
+use crate::tags::TagStore;
+
+/// Run the gateway (and the simulator, when enabled) until `shutdown` resolves.
+/// `config_path` is re-validated on SIGHUP (systemd's `ExecReload`).
+pub async fn run(
+    config: &Config,
+    config_path: Option<&Path>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), RunError> {
+    // Before anything else, so `process_start_time_seconds` is the start-up time.
+    crate::http::process::mark_process_start();
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let _sim = match &config.simulator {
+        Some(s) if s.enabled => Some(start_simulator(s, None).await?),
+        _ => None,
+    };
+    let engine = Arc::new(Engine::start(config));
+    let state = AppState {
+        store: engine.store().clone(),
+        counters: engine.counters().clone(),
+        health: engine.health().clone(),
+        metrics: MetricsOptions {
+            gateway: config.gateway_name.clone(),
+            tag_values: config.metrics_tag_values,
+        },
+    };
+    let (bound, http) = crate::http::serve(config.http_listen, state)
+        .await
+        .map_err(|source| RunError::Http {
+            addr: config.http_listen,
+            source,
+        })?;
+    let _opcua = match &config.opcua {
+        Some(o) => {
+            Some(crate::opcua::start(config, o, engine.clone(), engine.health().clone()).await?)
+        }
+        None => None,
+    };
+    tracing::info!(gateway = %config.gateway_name, devices = config.devices.len(), tags = engine.store().len(), http = %bound, "gateway running");
+    // The config is valid and every listener is bound: ready as far as systemd is concerned.
+    notify(&format!(
+        "READY=1\nSTATUS=started: {} devices, {} tags",
+        config.devices.len(),
+        engine.store().len()
+    ));
+    let supervisor = tokio::spawn(supervise(
+        engine.store().clone(),
+        engine.health().clone(),
+        systemd::watchdog_interval(),
+    ));
+    let reload = config_path.map(|p| tokio::spawn(check_on_hangup(p.to_path_buf())));
+    shutdown.await;
+    tracing::info!("shutting down");
+    notify("STOPPING=1");
+    supervisor.abort();
+    if let Some(r) = reload {
+        r.abort();
+    }
+    http.abort();
+    engine.shutdown();
+    Ok(())
+}
+
+fn notify(state: &str) {
+    if let Err(e) = systemd::notify(state) {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+/// Longest gap between two STATUS updates.
+const STATUS_PERIOD: Duration = Duration::from_secs(5);
+
+/// Keep systemd informed: STATUS when the summary changes, and WATCHDOG=1 at
+/// half the watchdog interval, but only while every bus task makes progress,
+/// so systemd restarts a gateway whose bus task is wedged.
+async fn supervise(store: Arc<TagStore>, health: Arc<Health>, watchdog: Option<Duration>) {
+    let period = watchdog.map_or(STATUS_PERIOD, |w| (w / 2).min(STATUS_PERIOD));
+    let mut last_status = String::new();
+    let mut was_live = true;
+    loop {
+        let (up, total) = crate::http::devices_up(&store);
+        let live = health.liveness();
+        let status = match &live {
+            Ok(()) => format!("STATUS={up}/{total} devices up"),
+            Err(e) => format!("STATUS=unhealthy: {e}"),
+        };
+        let mut message = String::new();
+        if status != last_status {
+            message.push_str(&status);
+            last_status = status;
+        }
+        match &live {
+            Ok(()) if watchdog.is_some() => message.push_str("\nWATCHDOG=1"),
+            Err(e) if was_live => {
+                tracing::error!(error = %e, "liveness check failed; withholding the systemd watchdog ping")
+            }
+            _ => {}
+        }
+        was_live = live.is_ok();
+        if !message.is_empty() {
+            notify(message.trim_start());
+        }
+        tokio::time::sleep(period).await;
+    }
+}
+
+/// On SIGHUP, validate the config file on disk and report; applying it needs a
+/// restart (hot reload is future work), so a bad edit never takes the gateway down.
+async fn check_on_hangup(path: PathBuf) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match Config::load(&path) {
+                Ok(_) => {
+                    tracing::info!(config = %path.display(), "reload: the config on disk is valid; restart the service to apply it");
+                    notify("STATUS=config on disk is valid; restart to apply");
+                }
+                Err(e) => {
+                    tracing::warn!(config = %path.display(), "reload: the config on disk is refused, keep running the old one:\n{e}");
+                    notify("STATUS=config on disk is refused; still running the old one");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
