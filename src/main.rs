@@ -12,7 +12,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 
 use edge_gateway::app::{self, EXIT_BUS_OVERLOADED, EXIT_CONFIG_REFUSED, EXIT_ERROR};
-use edge_gateway::config::{self, Config, ConfigError, Parity, SerialSettings};
+use edge_gateway::config::{self, Config, ConfigError, Parity, SerialSettings, defaults};
 use edge_gateway::tags::{DataType, Kind, WordOrder};
 
 /// Modbus TCP/RTU to one tag model, served over HTTP (and OPC UA, Prometheus).
@@ -89,14 +89,17 @@ struct ReadArgs {
     /// Serial port for Modbus RTU, e.g. /dev/ttyUSB0.
     #[arg(long)]
     port: Option<String>,
-    #[arg(long, default_value_t = 19200)]
+    /// Baud rate (RTU), as the config's default.
+    #[arg(long, default_value_t = defaults::BAUD)]
     baud: u32,
-    #[arg(long, default_value = "even", value_parser = one_of(Parity::NAMES))]
+    /// Parity (RTU), as the config's default.
+    #[arg(long, default_value = defaults::PARITY.as_str(), value_parser = one_of(Parity::NAMES))]
     parity: Parity,
-    #[arg(long, default_value_t = 1)]
+    /// Stop bits (RTU), as the config's default.
+    #[arg(long, default_value_t = defaults::STOP_BITS)]
     stop_bits: u8,
-    /// Unit id (slave address).
-    #[arg(long, default_value_t = 1)]
+    /// Unit id (slave address), as the config's default.
+    #[arg(long, default_value_t = defaults::UNIT)]
     unit: u8,
     /// Register kind; not needed with a Modicon address such as 40001.
     #[arg(long, value_parser = one_of(Kind::NAMES))]

@@ -178,6 +178,15 @@ impl Parity {
         ("even", Parity::Even),
         ("odd", Parity::Odd),
     ];
+
+    /// The spelling of this parity in `NAMES`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Parity::None => "none",
+            Parity::Even => "even",
+            Parity::Odd => "odd",
+        }
+    }
 }
 
 /// Reconnect backoff of a bus: doubling from `min` to `max`, with jitter.
