@@ -9,6 +9,7 @@ use edge_gateway::health::Health;
 use edge_gateway::http::metrics::{MetricsOptions, render};
 use edge_gateway::modbus::bus::Counters;
 use edge_gateway::tags::{DataType, DeviceMeta, TagMeta, TagStore, Value};
+use edge_gateway::tags::{DeviceId, TagId};
 
 fn store(tags: usize) -> TagStore {
     let devices = tags.div_ceil(100);
@@ -23,7 +24,7 @@ fn store(tags: usize) -> TagStore {
             .collect(),
         (0..tags)
             .map(|t| TagMeta {
-                device: t / 100,
+                device: DeviceId::new(t / 100),
                 device_name: format!("device{}", t / 100),
                 name: format!("tag{t}"),
                 data_type: DataType::F32,
@@ -36,7 +37,12 @@ fn store(tags: usize) -> TagStore {
     );
     let now = tokio::time::Instant::now();
     for t in 0..tags {
-        store.set_good(t, Value::F32(230.5 + t as f32), SystemTime::now(), now);
+        store.set_good(
+            TagId::new(t),
+            Value::F32(230.5 + t as f32),
+            SystemTime::now(),
+            now,
+        );
     }
     store
 }

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::health::{self, Health};
 use crate::modbus::bus::{self, BusHandle, Counters};
-use crate::tags::{DeviceMeta, TagId, TagMeta, TagStore, Value};
+use crate::tags::{DeviceId, DeviceMeta, TagId, TagMeta, TagStore, Value};
 use crate::write::WriteError;
 
 /// The store plus the bus tasks that fill it.
@@ -46,7 +46,7 @@ pub fn build_store(config: &Config) -> TagStore {
         .enumerate()
         .flat_map(|(i, d)| {
             d.tags.iter().map(move |t| TagMeta {
-                device: i,
+                device: DeviceId::new(i),
                 device_name: d.name.clone(),
                 name: t.name.clone(),
                 data_type: t.encoding.presented_type(),
@@ -82,7 +82,7 @@ impl Engine {
             .scan(0, |next, d| {
                 let first = *next;
                 *next += d.tags.len();
-                Some(first)
+                Some(TagId::new(first))
             })
             .collect();
         let mut device_bus = vec![0; config.devices.len()];
@@ -90,7 +90,7 @@ impl Engine {
         let mut tasks = Vec::new();
         for (bi, plan) in plans.into_iter().enumerate() {
             for d in &plan.devices {
-                if let Some(slot) = device_bus.get_mut(d.id) {
+                if let Some(slot) = device_bus.get_mut(d.id.index()) {
                     *slot = bi;
                 }
             }
@@ -129,27 +129,25 @@ impl Engine {
     /// (after scaling and rounding), which the store now holds. Authorization of
     /// the *user* is the caller's job; the tag's `writable` flag is checked here.
     pub async fn write_id(&self, id: TagId, value: Value) -> Result<Value, WriteError> {
-        let meta = self
-            .store
-            .metas()
-            .get(id)
-            .ok_or_else(WriteError::unknown_tag)?;
+        let meta = self.store.meta(id).ok_or_else(WriteError::unknown_tag)?;
         if !meta.writable {
             return Err(WriteError::not_writable());
         }
         let first = self
             .first_tag
-            .get(meta.device)
+            .get(meta.device.index())
             .copied()
             .ok_or_else(WriteError::unknown_tag)?;
         let bus = self
             .device_bus
-            .get(meta.device)
+            .get(meta.device.index())
             .and_then(|b| self.buses.get(*b))
             .ok_or_else(WriteError::unknown_tag)?;
         bus.write(
             meta.device,
-            id.checked_sub(first).ok_or_else(WriteError::unknown_tag)?,
+            id.index()
+                .checked_sub(first.index())
+                .ok_or_else(WriteError::unknown_tag)?,
             value,
         )
         .await

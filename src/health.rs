@@ -96,7 +96,8 @@ impl Health {
 
     /// `Err` listing devices not polled yet, until the grace period has passed.
     pub fn readiness(&self, store: &TagStore) -> Result<(), String> {
-        let waiting: Vec<String> = (0..store.device_count())
+        let waiting: Vec<String> = store
+            .devices()
             .filter(|&d| store.device_meta(d).is_some_and(|m| m.polled))
             .filter(|&d| {
                 store
@@ -119,6 +120,7 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tags::DeviceId;
 
     #[tokio::test(start_paused = true)]
     async fn a_bus_that_stops_beating_fails_liveness_after_its_limit() {
@@ -149,9 +151,11 @@ mod tests {
         );
         let health = Health::new(vec![], Duration::from_secs(30));
         assert!(health.readiness(&store).unwrap_err().contains("m"));
-        store.update_device(0, |s| s.last_cycle_at = Some(std::time::SystemTime::now()));
+        store.update_device(DeviceId::new(0), |s| {
+            s.last_cycle_at = Some(std::time::SystemTime::now())
+        });
         assert!(health.readiness(&store).is_ok());
-        store.update_device(0, |s| s.last_cycle_at = None);
+        store.update_device(DeviceId::new(0), |s| s.last_cycle_at = None);
         tokio::time::sleep(Duration::from_secs(30)).await;
         assert!(health.readiness(&store).is_ok(), "grace period over");
     }

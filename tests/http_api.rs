@@ -8,6 +8,7 @@ use common::{config, http_get, start_sim, wait_until};
 use edge_gateway::engine::Engine;
 use edge_gateway::http::metrics::MetricsOptions;
 use edge_gateway::http::{self, AppState};
+use edge_gateway::tags::DeviceId;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -78,7 +79,7 @@ async fn metrics_follow_the_design_names_and_pass_promtool() {
     wait_until("both devices polled", WAIT, || {
         (0..2).all(|d| {
             counters
-                .device(d)
+                .device(DeviceId::new(d))
                 .unwrap()
                 .cycles
                 .load(std::sync::atomic::Ordering::Relaxed)
@@ -198,7 +199,7 @@ async fn readyz_waits_for_every_device_and_healthz_stays_live_while_one_is_down(
     wait_until("ready after the first (failed) cycle", WAIT, || {
         ready = engine
             .store()
-            .device_status(0)
+            .device_status(DeviceId::new(0))
             .is_some_and(|s| s.last_cycle_at.is_some());
         ready
     })
@@ -220,7 +221,7 @@ async fn api_tags_serves_quality_cause_and_description() {
     let store = engine.store().clone();
     wait_until("meter polled", WAIT, || {
         store
-            .device_status(0)
+            .device_status(DeviceId::new(0))
             .is_some_and(|s| s.last_cycle_at.is_some())
     })
     .await;
@@ -254,7 +255,7 @@ async fn a_device_without_tags_neither_delays_readiness_nor_reports_down() {
     let store = engine.store().clone();
     wait_until("real device polled", WAIT, || {
         store
-            .device_status(1)
+            .device_status(DeviceId::new(1))
             .is_some_and(|s| s.last_cycle_at.is_some())
     })
     .await;

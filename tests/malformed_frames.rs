@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{config, tag, wait_until};
 use edge_gateway::engine::Engine;
 use edge_gateway::modbus::bus::Outcome;
-use edge_gateway::tags::{Quality, Value};
+use edge_gateway::tags::{DeviceId, Quality, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -130,7 +130,7 @@ async fn malformed_responses_mark_the_tag_bad_reset_the_connection_and_never_lea
             "a value leaked from a malformed frame: {s:?}"
         );
     }
-    let errors = counters.device(0).unwrap();
+    let errors = counters.device(DeviceId::new(0)).unwrap();
     assert!(errors.outcome_total(Outcome::Error) + errors.outcome_total(Outcome::Timeout) >= 6);
     server.abort();
 }

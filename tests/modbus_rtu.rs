@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{config, tag, wait_until};
 use edge_gateway::engine::Engine;
 use edge_gateway::sim::Simulator;
-use edge_gateway::tags::{BadCause, Quality, Value};
+use edge_gateway::tags::{BadCause, DeviceId, Quality, TagId, Value};
 use tokio_serial::{SerialPort, SerialStream};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -52,11 +52,19 @@ async fn dead_slave_is_demoted_and_costs_the_live_slave_at_most_one_timeout_per_
     })
     .await;
     wait_until("dead slave demoted", WAIT, || {
-        store.device_status(1).is_some_and(|s| s.demoted)
+        store
+            .device_status(DeviceId::new(1))
+            .is_some_and(|s| s.demoted)
     })
     .await;
 
-    let live_cycles = || counters.device(0).unwrap().cycles.load(Ordering::Relaxed);
+    let live_cycles = || {
+        counters
+            .device(DeviceId::new(0))
+            .unwrap()
+            .cycles
+            .load(Ordering::Relaxed)
+    };
     let (dead0, live0) = (sim.requests(2), live_cycles());
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let (dead1, live1) = (sim.requests(2), live_cycles());
@@ -104,14 +112,14 @@ async fn a_late_reply_never_reaches_another_request() {
     let (a, b) = (store.find("d", "a").unwrap(), store.find("d", "b").unwrap());
     let mut feed = store.subscribe();
     let mut seen = Vec::new();
-    let mut watch = |seen: &mut Vec<(usize, Option<Value>)>| {
+    let mut watch = |seen: &mut Vec<(TagId, Option<Value>)>| {
         while let Ok(change) = feed.try_recv() {
             seen.push((change.id, change.value));
         }
     };
     wait_until("b timed out once", WAIT, || {
         counters
-            .device(0)
+            .device(DeviceId::new(0))
             .unwrap()
             .outcome_total(edge_gateway::modbus::bus::Outcome::Timeout)
             >= 1

@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::{config, dead_port, start_sim, tag, wait_until};
 use edge_gateway::engine::Engine;
 use edge_gateway::modbus::protocol::ExceptionCode;
-use edge_gateway::tags::{BadCause, Kind, Quality, Value};
+use edge_gateway::tags::{BadCause, DeviceId, Kind, Quality, TagId, Value};
 use edge_gateway::write::{WriteError, WriteErrorKind};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -19,7 +19,7 @@ fn device(name: &str, host: impl std::fmt::Display, extra: &str, tags: &str) -> 
 }
 
 /// The store id of a tag, for writes (which go by id, as every face writes).
-fn id(engine: &Engine, device: &str, tag: &str) -> usize {
+fn id(engine: &Engine, device: &str, tag: &str) -> TagId {
     match engine.store().find(device, tag) {
         Some(id) => id,
         None => panic!("no tag {device}.{tag}"),
@@ -200,7 +200,7 @@ order = "CDAB"
     assert_eq!(v("input_f32_cdab"), Value::F32(50.0));
     // 15 tags in 5 requests: holding 0..24 and 40..41 (the hole of 15 exceeds
     // max_gap = 8), plus one each for the coil, the discrete input and the input register.
-    let status = store.device_status(0).unwrap();
+    let status = store.device_status(DeviceId::new(0)).unwrap();
     assert_eq!(status.requests_per_cycle, 5, "coalesced requests per cycle");
 }
 
@@ -239,7 +239,7 @@ async fn tags_go_uncertain_then_bad_when_the_device_stops_and_good_when_it_retur
         tag(&store, "d", "t").1,
         Quality::Bad(BadCause::Communication)
     );
-    assert!(!store.device_status(0).unwrap().connected);
+    assert!(!store.device_status(DeviceId::new(0)).unwrap().connected);
 
     sim.start_tcp(addr).await.unwrap();
     wait_until("good again after the device returns", WAIT, || {
@@ -290,7 +290,10 @@ async fn exception_2_splits_block_and_keeps_other_tags_good() {
     );
 
     // The split is remembered: later cycles cost the same number of requests.
-    let per_cycle = store.device_status(0).unwrap().requests_per_cycle;
+    let per_cycle = store
+        .device_status(DeviceId::new(0))
+        .unwrap()
+        .requests_per_cycle;
     assert!(
         (2..=6).contains(&per_cycle),
         "binary split of 10 tags around one bad one: {per_cycle}"
@@ -298,7 +301,7 @@ async fn exception_2_splits_block_and_keeps_other_tags_good() {
     let counters = engine.counters().clone();
     let cycles = |_: &edge_gateway::tags::TagStore| {
         counters
-            .device(0)
+            .device(DeviceId::new(0))
             .unwrap()
             .cycles
             .load(std::sync::atomic::Ordering::Relaxed)
@@ -307,7 +310,10 @@ async fn exception_2_splits_block_and_keeps_other_tags_good() {
     wait_until("five more cycles", WAIT, || cycles(&store) >= c0 + 5).await;
     let (c1, r1) = (cycles(&store), sim.requests(1));
     assert_eq!(
-        store.device_status(0).unwrap().requests_per_cycle,
+        store
+            .device_status(DeviceId::new(0))
+            .unwrap()
+            .requests_per_cycle,
         per_cycle
     );
     let per = (r1 - r0) as f64 / (c1 - c0) as f64;
@@ -330,14 +336,14 @@ async fn reconnects_to_a_dead_device_back_off_exponentially() {
     let counters = engine.counters().clone();
     let cycles = || {
         counters
-            .device(0)
+            .device(DeviceId::new(0))
             .unwrap()
             .cycles
             .load(std::sync::atomic::Ordering::Relaxed)
     };
     wait_until("60 poll cycles", WAIT, || cycles() >= 60).await;
     let attempts = counters
-        .device(0)
+        .device(DeviceId::new(0))
         .unwrap()
         .connects
         .load(std::sync::atomic::Ordering::Relaxed);
@@ -377,7 +383,7 @@ async fn dead_device_does_not_delay_other_buses() {
     let counters = engine.counters().clone();
     let cycles = |d| {
         counters
-            .device(d)
+            .device(DeviceId::new(d))
             .unwrap()
             .cycles
             .load(std::sync::atomic::Ordering::Relaxed)
@@ -512,7 +518,9 @@ writable = true
         Err(ref e) if e.kind() == WriteErrorKind::TypeMismatch
     ));
     assert_eq!(
-        engine.write_id(engine.store().len(), Value::U16(1)).await,
+        engine
+            .write_id(TagId::new(engine.store().len()), Value::U16(1))
+            .await,
         Err(WriteError::unknown_tag())
     );
     assert_eq!(
@@ -543,7 +551,7 @@ async fn an_overrunning_cycle_is_counted_and_missed_cycles_are_not_queued() {
     let counters = engine.counters().clone();
     let counter =
         |f: fn(&edge_gateway::modbus::bus::DeviceCounters) -> &std::sync::atomic::AtomicU64| {
-            f(counters.device(0).unwrap()).load(std::sync::atomic::Ordering::Relaxed)
+            f(counters.device(DeviceId::new(0)).unwrap()).load(std::sync::atomic::Ordering::Relaxed)
         };
     // Each cycle takes 60 ms against a 20 ms poll: about 30 slots fall behind per second.
     wait_until("15 slow cycles", WAIT, || counter(|c| &c.cycles) >= 15).await;
@@ -586,11 +594,11 @@ async fn pauses_after_connect_and_between_requests_are_kept() {
     let store = engine.store().clone();
     wait_until("first cycle", WAIT, || {
         store
-            .device_status(0)
+            .device_status(DeviceId::new(0))
             .is_some_and(|s| s.last_cycle_at.is_some())
     })
     .await;
-    let first = store.device_status(0).unwrap();
+    let first = store.device_status(DeviceId::new(0)).unwrap();
     assert_eq!(first.requests_per_cycle, 3);
     // 100 ms after connecting, then 50 ms before each of the two later requests.
     assert!(

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::{config, dead_port, start_sim, wait_until};
 use edge_gateway::engine::Engine;
+use edge_gateway::tags::DeviceId;
 use opcua::client::{ClientBuilder, IdentityToken, Session};
 use opcua::types::{
     AttributeId, DataValue, EndpointDescription, MessageSecurityMode, NodeId, ReadValueId,
@@ -91,7 +92,7 @@ type = "u16"
     wait_until("both devices polled", WAIT, || {
         (0..2).all(|d| {
             store
-                .device_status(d)
+                .device_status(DeviceId::new(d))
                 .is_some_and(|s| s.last_cycle_at.is_some())
         })
     })

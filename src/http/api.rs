@@ -45,9 +45,7 @@ pub(super) async fn tags(
 ) -> impl IntoResponse {
     let store = &s.store;
     let list: Vec<Json_> = store
-        .metas()
-        .iter()
-        .enumerate()
+        .tags()
         .filter(|(_, m)| filter.device.as_ref().is_none_or(|d| *d == m.device_name))
         .filter_map(|(id, m)| {
             let snap = store.snapshot(id)?;
@@ -73,7 +71,8 @@ pub(super) async fn tags(
 /// `/api/devices`: every device's link state, last cycle and counters.
 pub(super) async fn devices(State(s): State<AppState>) -> impl IntoResponse {
     let store = &s.store;
-    let list: Vec<Json_> = (0..store.device_count())
+    let list: Vec<Json_> = store
+        .devices()
         .filter_map(|d| {
             let meta = store.device_meta(d)?;
             let status = store.device_status(d)?;

@@ -141,7 +141,7 @@ fn render_tags(out: &mut String, store: &TagStore) {
         "gauge",
         "1 when the tag's quality is good, else 0.",
     );
-    for (id, meta) in store.metas().iter().enumerate() {
+    for (id, meta) in store.tags() {
         let Some(snap) = store.snapshot(id) else {
             continue;
         };
@@ -174,7 +174,8 @@ fn render_tags(out: &mut String, store: &TagStore) {
 }
 
 fn render_devices(out: &mut String, store: &TagStore, counters: &Counters) {
-    let devices: Vec<(String, crate::tags::DeviceStatus, bool)> = (0..store.device_count())
+    let devices: Vec<(String, crate::tags::DeviceStatus, bool)> = store
+        .devices()
         .filter_map(|d| {
             let meta = store.device_meta(d)?;
             Some((meta.name.clone(), store.device_status(d)?, meta.polled))
@@ -201,7 +202,7 @@ fn render_devices(out: &mut String, store: &TagStore, counters: &Counters) {
         "histogram",
         "Duration of complete poll cycles.",
     );
-    for (d, (name, _, _)) in devices.iter().enumerate() {
+    for (d, (name, _, _)) in store.devices().zip(devices.iter()) {
         let Some(c) = counters.device(d) else {
             continue;
         };
@@ -236,7 +237,7 @@ fn render_devices(out: &mut String, store: &TagStore, counters: &Counters) {
         "counter",
         "Modbus requests by function and outcome (ok, exception, timeout, error).",
     );
-    for (d, (name, _, _)) in devices.iter().enumerate() {
+    for (d, (name, _, _)) in store.devices().zip(devices.iter()) {
         let Some(c) = counters.device(d) else {
             continue;
         };
@@ -264,7 +265,7 @@ fn render_devices(out: &mut String, store: &TagStore, counters: &Counters) {
         "counter",
         "Modbus exception responses by exception code.",
     );
-    for (d, (name, _, _)) in devices.iter().enumerate() {
+    for (d, (name, _, _)) in store.devices().zip(devices.iter()) {
         let Some(c) = counters.device(d) else {
             continue;
         };
@@ -297,7 +298,7 @@ fn render_devices(out: &mut String, store: &TagStore, counters: &Counters) {
     ];
     for (metric, help, get) in families {
         header(out, metric, "counter", help);
-        for (d, (name, _, _)) in devices.iter().enumerate() {
+        for (d, (name, _, _)) in store.devices().zip(devices.iter()) {
             if let Some(c) = counters.device(d) {
                 sample(out, metric, &[("device", name)], get(c) as f64);
             }

@@ -50,6 +50,13 @@ pub struct NodeMap {
     pub status: Vec<StatusNodes>,
 }
 
+impl NodeMap {
+    /// The `NodeId` of a tag.
+    pub fn node(&self, id: TagId) -> Option<&NodeId> {
+        self.tags.get(id.index())
+    }
+}
+
 /// The in-memory node manager's custom part: namespace, writes.
 pub struct GatewayNodes {
     namespace: NamespaceMetadata,
@@ -276,7 +283,7 @@ pub fn populate(space: &mut AddressSpace, ns: u16, config: &Config) -> NodeMap {
                 .property_of(id.clone())
                 .insert(space);
             }
-            map.by_node.insert(id.clone(), map.tags.len());
+            map.by_node.insert(id.clone(), TagId::new(map.tags.len()));
             map.tags.push(id);
         }
         let status_folder = NodeId::new(ns, format!("{}._Status", dev.name));
@@ -351,12 +358,12 @@ impl GatewayNodes {
 
     /// Write one tag through the engine; the `StatusCode` the client gets.
     async fn write_tag(&self, id: TagId, value: Value) -> StatusCode {
-        let Some(device) = self.engine.store().metas().get(id).map(|m| m.device) else {
+        let Some(device) = self.engine.store().meta(id).map(|m| m.device) else {
             return StatusCode::BadNodeIdUnknown;
         };
         let limit = self
             .write_timeouts
-            .get(device)
+            .get(device.index())
             .copied()
             .unwrap_or(Duration::from_secs(5));
         match tokio::time::timeout(limit, self.engine.write_id(id, value)).await {
@@ -396,7 +403,7 @@ impl InMemoryNodeManagerImpl for GatewayNodes {
         nodes_to_write: &mut [&mut WriteNode],
     ) -> Result<(), StatusCode> {
         let may_write = self.auth.may_write(context.user_token());
-        let metas = self.engine.store().metas();
+        let store = self.engine.store();
         // Phase 1, under the locks and without awaiting: decide what may go to a device.
         let mut jobs: Vec<(usize, TagId, Value)> = Vec::new();
         {
@@ -418,7 +425,7 @@ impl InMemoryNodeManagerImpl for GatewayNodes {
                     node.set_status(StatusCode::BadWriteNotSupported);
                     continue;
                 }
-                if !metas.get(tag).is_some_and(|m| m.writable) {
+                if !store.meta(tag).is_some_and(|m| m.writable) {
                     node.set_status(StatusCode::BadNotWritable);
                     continue;
                 }
@@ -440,7 +447,7 @@ impl InMemoryNodeManagerImpl for GatewayNodes {
         // Phase 2: the device round trips, after the locks are released.
         for (i, tag, value) in jobs {
             let status = self.write_tag(tag, value).await;
-            tracing::info!(user = %context.user_token().0, tag = %self.map.tags.get(tag).map(ToString::to_string).unwrap_or_default(), status = %status, "OPC UA write");
+            tracing::info!(user = %context.user_token().0, tag = %self.map.node(tag).map(ToString::to_string).unwrap_or_default(), status = %status, "OPC UA write");
             if let Some(node) = nodes_to_write.get_mut(i) {
                 node.set_status(status);
             }

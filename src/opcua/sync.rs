@@ -37,7 +37,7 @@ fn full_sync(
         .iter()
         .enumerate()
         .filter_map(|(id, node)| {
-            let s = store.snapshot(id)?;
+            let s = store.snapshot(TagId::new(id))?;
             Some((
                 node,
                 None,
@@ -106,7 +106,7 @@ pub(super) async fn push_values(
             }
         }
         let values = batch.iter().filter_map(|c| {
-            let node = map.tags.get(c.id)?;
+            let node = map.node(c.id)?;
             Some((
                 node,
                 None,
@@ -144,7 +144,7 @@ pub(super) async fn refresh_status(
         }
         let now = DateTime::now();
         let mut values: Vec<(NodeId, Variant, DateTime)> = Vec::new();
-        for (d, nodes) in map.status.iter().enumerate() {
+        for (d, nodes) in store.devices().zip(map.status.iter()) {
             let Some(s) = store.device_status(d) else {
                 continue;
             };

@@ -19,14 +19,14 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::quality::{exceeds_deadband, quality_after_failure};
-use super::{BadCause, DataType, Quality, Value};
+use super::{BadCause, DataType, DeviceId, Quality, TagId, Value};
 use crate::lock::lock;
 
 /// Static description of a tag: what consumers need to present it.
 #[derive(Debug, Clone)]
 pub struct TagMeta {
     /// Index of the device in the config and in the store's device list.
-    pub device: usize,
+    pub device: DeviceId,
     pub device_name: String,
     pub name: String,
     /// The type a client sees (f64 when scaled).
@@ -102,9 +102,6 @@ struct DeviceSlot {
 /// `Lagged` and must re-read the whole store.
 pub const CHANGE_FEED_CAPACITY: usize = 16_384;
 
-/// Identifies a tag in the store.
-pub type TagId = usize;
-
 /// One change announced on the feed: the tag's state right after it changed,
 /// so a subscriber sees every change in order, not just the latest.
 #[derive(Debug, Clone)]
@@ -178,16 +175,35 @@ impl TagStore {
         &self.metas
     }
 
+    /// Every tag with its id, in id order.
+    pub fn tags(&self) -> impl Iterator<Item = (TagId, &TagMeta)> {
+        self.metas
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (TagId::new(i), m))
+    }
+
+    /// The static description of a tag.
+    pub fn meta(&self, id: TagId) -> Option<&TagMeta> {
+        self.metas.get(id.index())
+    }
+
+    /// Every device id, in config order.
+    pub fn devices(&self) -> impl Iterator<Item = DeviceId> + use<> {
+        (0..self.devices.len()).map(DeviceId::new)
+    }
+
     /// Find a tag by device and tag name.
     pub fn find(&self, device: &str, tag: &str) -> Option<TagId> {
         self.metas
             .iter()
             .position(|m| m.device_name == device && m.name == tag)
+            .map(TagId::new)
     }
 
     /// A copy of one tag's state; `None` for an unknown id.
     pub fn snapshot(&self, id: TagId) -> Option<TagSnapshot> {
-        let state = lock(self.states.get(id)?);
+        let state = lock(self.states.get(id.index())?);
         Some(TagSnapshot {
             value: state.value.clone(),
             quality: state.quality,
@@ -220,7 +236,8 @@ impl TagStore {
         now: Instant,
         exact: bool,
     ) {
-        let (Some(slot), Some(meta)) = (self.states.get(id), self.metas.get(id)) else {
+        let (Some(slot), Some(meta)) = (self.states.get(id.index()), self.metas.get(id.index()))
+        else {
             return;
         };
         let changed = {
@@ -253,12 +270,13 @@ impl TagStore {
 
     /// Record a failed poll of the tag: uncertain while the last value is fresh, else bad.
     pub fn set_failed(&self, id: TagId, cause: BadCause, at: SystemTime, now: Instant) {
-        let (Some(slot), Some(meta)) = (self.states.get(id), self.metas.get(id)) else {
+        let (Some(slot), Some(meta)) = (self.states.get(id.index()), self.metas.get(id.index()))
+        else {
             return;
         };
         let stale_after = self
             .devices
-            .get(meta.device)
+            .get(meta.device.index())
             .map_or(Duration::ZERO, |d| d.meta.stale_after);
         let changed = {
             let mut state = lock(slot);
@@ -294,8 +312,8 @@ impl TagStore {
     }
 
     /// Static description of a device.
-    pub fn device_meta(&self, device: usize) -> Option<&DeviceMeta> {
-        self.devices.get(device).map(|d| &d.meta)
+    pub fn device_meta(&self, device: DeviceId) -> Option<&DeviceMeta> {
+        self.devices.get(device.index()).map(|d| &d.meta)
     }
 
     /// Number of devices.
@@ -304,13 +322,15 @@ impl TagStore {
     }
 
     /// A copy of a device's live status.
-    pub fn device_status(&self, device: usize) -> Option<DeviceStatus> {
-        self.devices.get(device).map(|d| lock(&d.status).clone())
+    pub fn device_status(&self, device: DeviceId) -> Option<DeviceStatus> {
+        self.devices
+            .get(device.index())
+            .map(|d| lock(&d.status).clone())
     }
 
     /// Update a device's live status in place.
-    pub fn update_device(&self, device: usize, f: impl FnOnce(&mut DeviceStatus)) {
-        if let Some(d) = self.devices.get(device) {
+    pub fn update_device(&self, device: DeviceId, f: impl FnOnce(&mut DeviceStatus)) {
+        if let Some(d) = self.devices.get(device.index()) {
             f(&mut lock(&d.status));
         }
     }
@@ -319,6 +339,8 @@ impl TagStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const T0: TagId = TagId::new(0);
 
     fn store_with_one_tag(deadband: Option<f64>) -> TagStore {
         TagStore::new(
@@ -329,7 +351,7 @@ mod tests {
                 stale_after: Duration::from_secs(3),
             }],
             vec![TagMeta {
-                device: 0,
+                device: DeviceId::new(0),
                 device_name: "d".into(),
                 name: "t".into(),
                 data_type: DataType::F64,
@@ -344,7 +366,7 @@ mod tests {
     #[test]
     fn never_polled_tag_is_bad_waiting() {
         let store = store_with_one_tag(None);
-        let snap = store.snapshot(0).unwrap();
+        let snap = store.snapshot(T0).unwrap();
         assert_eq!(snap.quality, Quality::Bad(BadCause::Waiting));
         assert!(snap.value.is_none());
     }
@@ -354,14 +376,14 @@ mod tests {
         let store = store_with_one_tag(None);
         let mut feed = store.subscribe();
         let now = Instant::now();
-        store.set_good(0, Value::F64(1.0), SystemTime::now(), now);
-        assert_eq!(feed.try_recv().unwrap().id, 0);
-        store.set_good(0, Value::F64(1.0), SystemTime::now(), now);
+        store.set_good(T0, Value::F64(1.0), SystemTime::now(), now);
+        assert_eq!(feed.try_recv().unwrap().id, T0);
+        store.set_good(T0, Value::F64(1.0), SystemTime::now(), now);
         assert!(feed.try_recv().is_err(), "same value must not notify");
-        store.set_failed(0, BadCause::Timeout, SystemTime::now(), now);
-        assert_eq!(feed.try_recv().unwrap().id, 0);
+        store.set_failed(T0, BadCause::Timeout, SystemTime::now(), now);
+        assert_eq!(feed.try_recv().unwrap().id, T0);
         assert_eq!(
-            store.snapshot(0).unwrap().quality,
+            store.snapshot(T0).unwrap().quality,
             Quality::Uncertain(BadCause::Timeout)
         );
     }
@@ -370,11 +392,11 @@ mod tests {
     fn deadband_suppresses_small_changes() {
         let store = store_with_one_tag(Some(0.5));
         let now = Instant::now();
-        store.set_good(0, Value::F64(10.0), SystemTime::now(), now);
-        store.set_good(0, Value::F64(10.4), SystemTime::now(), now);
-        assert_eq!(store.snapshot(0).unwrap().value, Some(Value::F64(10.0)));
-        store.set_good(0, Value::F64(10.6), SystemTime::now(), now);
-        assert_eq!(store.snapshot(0).unwrap().value, Some(Value::F64(10.6)));
+        store.set_good(T0, Value::F64(10.0), SystemTime::now(), now);
+        store.set_good(T0, Value::F64(10.4), SystemTime::now(), now);
+        assert_eq!(store.snapshot(T0).unwrap().value, Some(Value::F64(10.0)));
+        store.set_good(T0, Value::F64(10.6), SystemTime::now(), now);
+        assert_eq!(store.snapshot(T0).unwrap().value, Some(Value::F64(10.6)));
     }
 
     #[test]
@@ -382,47 +404,47 @@ mod tests {
         let store = store_with_one_tag(None);
         let t0 = Instant::now();
         let read_at = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
-        store.set_good(0, Value::F64(1.0), read_at, t0);
+        store.set_good(T0, Value::F64(1.0), read_at, t0);
         store.set_failed(
-            0,
+            T0,
             BadCause::Timeout,
             read_at + Duration::from_secs(1),
             t0 + Duration::from_secs(1),
         );
-        let snap = store.snapshot(0).unwrap();
+        let snap = store.snapshot(T0).unwrap();
         assert_eq!(snap.quality, Quality::Uncertain(BadCause::Timeout));
         assert_eq!(snap.source_time, Some(read_at));
         let failed_at = read_at + Duration::from_secs(10);
         store.set_failed(
-            0,
+            T0,
             BadCause::Timeout,
             failed_at,
             t0 + Duration::from_secs(10),
         );
-        assert_eq!(store.snapshot(0).unwrap().source_time, Some(failed_at));
+        assert_eq!(store.snapshot(T0).unwrap().source_time, Some(failed_at));
     }
 
     #[test]
     fn a_written_value_is_stored_exactly_even_inside_the_deadband() {
         let store = store_with_one_tag(Some(5.0));
         let now = Instant::now();
-        store.set_good(0, Value::F64(10.0), SystemTime::now(), now);
-        store.set_written(0, Value::F64(11.0), SystemTime::now(), now);
-        assert_eq!(store.snapshot(0).unwrap().value, Some(Value::F64(11.0)));
+        store.set_good(T0, Value::F64(10.0), SystemTime::now(), now);
+        store.set_written(T0, Value::F64(11.0), SystemTime::now(), now);
+        assert_eq!(store.snapshot(T0).unwrap().value, Some(Value::F64(11.0)));
     }
 
     #[test]
     fn bad_tag_withholds_its_value() {
         let store = store_with_one_tag(None);
         let t0 = Instant::now();
-        store.set_good(0, Value::F64(1.0), SystemTime::now(), t0);
+        store.set_good(T0, Value::F64(1.0), SystemTime::now(), t0);
         store.set_failed(
-            0,
+            T0,
             BadCause::Timeout,
             SystemTime::now(),
             t0 + Duration::from_secs(10),
         );
-        let snap = store.snapshot(0).unwrap();
+        let snap = store.snapshot(T0).unwrap();
         assert_eq!(snap.quality, Quality::Bad(BadCause::Timeout));
         assert!(snap.usable_value().is_none());
     }

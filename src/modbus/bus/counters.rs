@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio_modbus::prelude::Request;
 
 use crate::modbus::protocol::{ExceptionCode, exception_number};
+use crate::tags::DeviceId;
 
 /// Modbus function codes the gateway uses, as metric label values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,8 +267,8 @@ impl Counters {
     }
 
     /// One device's counters; `None` for an unknown device.
-    pub fn device(&self, device: usize) -> Option<&DeviceCounters> {
-        self.devices.get(device)
+    pub fn device(&self, device: DeviceId) -> Option<&DeviceCounters> {
+        self.devices.get(device.index())
     }
 }
 

@@ -5,13 +5,13 @@
 use super::super::link::Target;
 use super::super::plan::{self, Block, Span};
 use crate::config::{Config, DeviceConfig, Transport};
-use crate::tags::TagId;
+use crate::tags::{DeviceId, TagId};
 
 /// A device with its read plan.
 #[derive(Debug, Clone)]
 pub struct DevicePlan {
     /// Index of the device in the config and the store.
-    pub id: usize,
+    pub id: DeviceId,
     pub config: DeviceConfig,
     /// Store id of each tag, by tag index within the device.
     pub tag_ids: Vec<TagId>,
@@ -22,7 +22,7 @@ pub struct DevicePlan {
 
 impl DevicePlan {
     /// Plan a device whose first tag has store id `first_tag`.
-    pub fn new(id: usize, config: DeviceConfig, first_tag: TagId) -> Self {
+    pub fn new(id: DeviceId, config: DeviceConfig, first_tag: TagId) -> Self {
         let spans: Vec<Span> = config
             .tags
             .iter()
@@ -35,7 +35,9 @@ impl DevicePlan {
             })
             .collect();
         let blocks = plan::plan(&spans, &config.limits);
-        let tag_ids = (0..config.tags.len()).map(|i| first_tag + i).collect();
+        let tag_ids = (0..config.tags.len())
+            .map(|i| TagId::new(first_tag.index() + i))
+            .collect();
         DevicePlan {
             id,
             config,
@@ -74,7 +76,7 @@ pub fn plan_buses_with(
     let mut buses: Vec<BusPlan> = Vec::new();
     let mut next_tag = 0;
     for (id, dev) in config.devices.iter().enumerate() {
-        let plan = DevicePlan::new(id, dev.clone(), next_tag);
+        let plan = DevicePlan::new(DeviceId::new(id), dev.clone(), TagId::new(next_tag));
         next_tag += dev.tags.len();
         let key = match &dev.transport {
             Transport::Rtu { port, .. } => canonical_port(port)
@@ -154,7 +156,7 @@ host = "127.0.0.1:5020"
         assert_eq!(keys, ["rtu:///dev/ttyUSB0", "tcp://127.0.0.1:5020"]);
         let devices: Vec<usize> = buses
             .iter()
-            .flat_map(|b| b.devices.iter().map(|d| d.id))
+            .flat_map(|b| b.devices.iter().map(|d| d.id.index()))
             .collect();
         assert_eq!(devices, [0, 1, 2]);
     }
@@ -179,6 +181,10 @@ host = "127.0.0.1:5020"
         let ids: Vec<Vec<TagId>> = buses
             .iter()
             .flat_map(|b| b.devices.iter().map(|d| d.tag_ids.clone()))
+            .collect();
+        let ids: Vec<Vec<usize>> = ids
+            .iter()
+            .map(|d| d.iter().map(|t| t.index()).collect())
             .collect();
         assert_eq!(ids, [vec![0, 1], vec![2], vec![3]]);
     }

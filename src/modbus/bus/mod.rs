@@ -36,7 +36,7 @@ pub use layout::{BusPlan, DevicePlan, plan_buses, plan_buses_with};
 
 use super::link::{Link, Target};
 use crate::health::Health;
-use crate::tags::{TagStore, Value};
+use crate::tags::{DeviceId, TagStore, Value};
 use crate::write::WriteError;
 
 /// Pending writes a bus queues before `write` answers `Busy`.
@@ -47,7 +47,7 @@ pub const WRITE_QUEUE: usize = 64;
 pub enum Command {
     /// Write `value` to tag `tag` (index within the device) of device `device`.
     Write {
-        device: usize,
+        device: DeviceId,
         tag: usize,
         value: Value,
         reply: oneshot::Sender<Result<Value, WriteError>>,
@@ -64,7 +64,7 @@ impl BusHandle {
     /// Write a tag through this bus and wait for the device's answer; returns the value now in the store.
     pub async fn write(
         &self,
-        device: usize,
+        device: DeviceId,
         tag: usize,
         value: Value,
     ) -> Result<Value, WriteError> {
@@ -216,7 +216,7 @@ impl Bus {
         tracing::info!(bus = %self.key, "bus stopped");
     }
 
-    fn counters(&self, device: usize) -> Option<&DeviceCounters> {
+    fn counters(&self, device: DeviceId) -> Option<&DeviceCounters> {
         self.counters.device(device)
     }
 }

@@ -13,7 +13,7 @@ use super::super::plan::{self, Block};
 use super::super::protocol::{ExceptionCode, read_request};
 use super::{Bus, DevicePlan};
 use super::{DeviceCounters, Function, Outcome};
-use crate::tags::{BadCause, TagStore};
+use crate::tags::{BadCause, DeviceId, TagStore};
 
 /// How one request for a block ended, as far as the cycle is concerned.
 pub(super) enum BlockOutcome {
@@ -113,7 +113,7 @@ impl Bus {
         timeout: Duration,
         retries: u32,
         pause: Duration,
-        device: usize,
+        device: DeviceId,
     ) -> Reply {
         let mut attempt = 0u32;
         loop {

@@ -11,7 +11,7 @@ use super::super::codec::{self, CodecError};
 use super::super::link::LinkError;
 use super::DeviceCounters;
 use super::{Bus, Command};
-use crate::tags::{Kind, Value};
+use crate::tags::{DeviceId, Kind, Value};
 use crate::write::{WriteError, WriteErrorKind};
 
 impl From<LinkError> for WriteError {
@@ -46,7 +46,7 @@ impl Bus {
                     // The caller gave up (and reported a timeout): a write that
                     // arrives late would surprise the operator, so it is dropped.
                     tracing::warn!(
-                        device,
+                        device = device.index(),
                         tag,
                         "write dropped: its caller stopped waiting before the bus was free"
                     );
@@ -68,7 +68,7 @@ impl Bus {
 
     async fn write(
         &mut self,
-        device: usize,
+        device: DeviceId,
         tag: usize,
         value: Value,
     ) -> Result<Value, WriteError> {
@@ -183,7 +183,7 @@ impl Bus {
         req: Request<'static>,
         timeout: Duration,
         pause: Duration,
-        device: usize,
+        device: DeviceId,
     ) -> Result<Response, WriteError> {
         match self.request(unit, req, timeout, 0, pause, device).await {
             Ok(Ok(r)) => Ok(r),
