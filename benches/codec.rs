@@ -1,5 +1,12 @@
 //! Pure hot paths: decoding a full block of tags, and planning a large device.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a test states its expectations by panicking; the crate policy is for production code
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -21,7 +28,7 @@ fn decode_block(c: &mut Criterion) {
             for pair in regs.chunks(2) {
                 black_box(decode(black_box(pair), &enc).ok());
             }
-        })
+        });
     });
 }
 
@@ -35,7 +42,7 @@ fn plan_device(c: &mut Criterion) {
         })
         .collect();
     c.bench_function("plan 10000 tags", |b| {
-        b.iter(|| black_box(plan(black_box(&spans), &Limits::MODBUS_MAX)))
+        b.iter(|| black_box(plan(black_box(&spans), &Limits::MODBUS_MAX)));
     });
 }
 

@@ -1,6 +1,13 @@
 //! `/metrics` render time at 10,000 and 100,000 tags: every tag good with a
 //! value, in 100-tag devices, the worst case for a scrape.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a test states its expectations by panicking; the crate policy is for production code
+
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
@@ -59,7 +66,7 @@ fn render_metrics(c: &mut Criterion) {
         let s = store(tags);
         let counters = Counters::new(s.device_count());
         group.bench_function(format!("{tags} tags"), |b| {
-            b.iter(|| black_box(render(&s, &counters, &health, &opts)).len())
+            b.iter(|| black_box(render(&s, &counters, &health, &opts)).len());
         });
     }
     group.finish();

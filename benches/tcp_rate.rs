@@ -6,6 +6,13 @@
 //! reads of NREGS input registers at ADDR (host:port of `mbload`); without ADDR
 //! it starts the built-in simulator on loopback. Prints requests/s and registers/s.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a test states its expectations by panicking; the crate policy is for production code
+
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -32,15 +39,12 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async move {
-        let (_sim, target) = match addr {
-            Some(a) => (None, a),
-            None => {
-                let cfg = Config::parse("[simulator]\nlisten = \"127.0.0.1:0\"\n[[simulator.register]]\naddress = \"30001\"\n", "bench")
-                    .expect("bench config");
-                let sim = Simulator::new(&cfg.simulator.expect("sim")).expect("sim");
-                let bound = sim.start_tcp("127.0.0.1:0".parse().expect("addr")).await.expect("listen");
-                (Some(sim), bound.to_string())
-            }
+        let (_sim, target) = if let Some(a) = addr { (None, a) } else {
+            let cfg = Config::parse("[simulator]\nlisten = \"127.0.0.1:0\"\n[[simulator.register]]\naddress = \"30001\"\n", "bench")
+                .expect("bench config");
+            let sim = Simulator::new(&cfg.simulator.expect("sim")).expect("sim");
+            let bound = sim.start_tcp("127.0.0.1:0".parse().expect("addr")).await.expect("listen");
+            (Some(sim), bound.to_string())
         };
         let backoff = Backoff { min: Duration::from_millis(100), max: Duration::from_secs(1) };
         let mut link = Link::new(Target::Tcp(target.clone()), backoff);

@@ -150,9 +150,9 @@ mod tests {
             vec![],
         );
         let health = Health::new(vec![], Duration::from_secs(30));
-        assert!(health.readiness(&store).unwrap_err().contains("m"));
+        assert!(health.readiness(&store).unwrap_err().contains('m'));
         store.update_device(DeviceId::new(0), |s| {
-            s.last_cycle_at = Some(std::time::SystemTime::now())
+            s.last_cycle_at = Some(std::time::SystemTime::now());
         });
         assert!(health.readiness(&store).is_ok());
         store.update_device(DeviceId::new(0), |s| s.last_cycle_at = None);

@@ -31,7 +31,7 @@ struct Cli {
     /// Config file.
     #[arg(short, long, global = true, default_value = "gateway.toml")]
     config: PathBuf,
-    /// Log filter, e.g. "info" or "edge_gateway=debug" (default: $RUST_LOG, else info).
+    /// Log filter, e.g. "info" or "`edge_gateway=debug`" (default: $`RUST_LOG`, else info).
     #[arg(long, global = true)]
     log: Option<String>,
 }
@@ -55,9 +55,9 @@ enum Command {
     },
     /// Read registers from a device once and print them decoded (for commissioning).
     Read(ReadArgs),
-    /// Hash a password for [[opcua.user]] password_hash (argon2id). Reads it twice from the terminal or stdin.
+    /// Hash a password for [[opcua.user]] `password_hash` (argon2id). Reads it twice from the terminal or stdin.
     HashPassword,
-    /// OPC UA client certificates in [opcua] pki_dir: list them, trust one, reject one.
+    /// OPC UA client certificates in [opcua] `pki_dir`: list them, trust one, reject one.
     Pki {
         #[command(subcommand)]
         action: PkiAction,
@@ -192,14 +192,12 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            let _ = ctrl_c.await;
+            return;
+        };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

@@ -2,8 +2,16 @@
 //! the examples, refusal of a bad config, check's serial-load verdict, read
 //! probes over IPv4 and IPv6, hash-password, and `run` serving its own /metrics.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a test states its expectations by panicking; the crate policy is for production code
+
 mod common;
 
+use std::fmt::Write as _;
 use std::process::Command;
 
 fn bin() -> Command {
@@ -24,10 +32,11 @@ fn rtu_config(baud: u32, poll: &str, blocks: usize) -> String {
         "[[device]]\nname = \"drive\"\nprotocol = \"rtu\"\nport = \"/dev/ttyS9\"\nbaud = {baud}\nunit = 1\npoll = \"{poll}\"\nmax_gap = 0\n"
     );
     for i in 0..blocks {
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             "[[device.tag]]\nname = \"t{i}\"\naddress = \"{}\"\ntype = \"u16\"\n",
             40_001 + 2 * i
-        ));
+        );
     }
     text
 }

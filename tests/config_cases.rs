@@ -24,6 +24,13 @@
 //! timeout × (retries + 1) > poll warning stays out of cases about other things.
 //! Tests of the fields of an accepted config are in `config_accepted.rs`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a test states its expectations by panicking; the crate policy is for production code
+
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -105,14 +112,20 @@ fn diff(expected: &[String], actual: &[String]) -> String {
 }
 
 fn render(lines: &[String]) -> String {
-    lines.iter().map(|l| format!("{l}\n")).collect()
+    lines.iter().fold(String::new(), |mut out, l| {
+        let _ = writeln!(out, "{l}");
+        out
+    })
 }
 
 fn quoted(lines: &[String]) -> String {
     if lines.is_empty() {
         return "    (none: accepted without warnings)\n".to_owned();
     }
-    lines.iter().map(|l| format!("    {l}\n")).collect()
+    lines.iter().fold(String::new(), |mut out, l| {
+        let _ = writeln!(out, "    {l}");
+        out
+    })
 }
 
 /// Checks one case; `Err` describes what is wrong with it.

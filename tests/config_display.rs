@@ -1,6 +1,13 @@
 //! The `Display` of a refused config as a whole (the per-diagnostic lines are
 //! pinned by the golden cases in `config_cases/`).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a test states its expectations by panicking; the crate policy is for production code
+
 use edge_gateway::config::Config;
 
 #[test]

@@ -1,6 +1,13 @@
 //! Properties of `Config::parse`: it never panics, whatever the text, and what it
 //! accepts respects the invariants the rest of the gateway relies on.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a test states its expectations by panicking; the crate policy is for production code
+
 use edge_gateway::config::{Config, ConfigError, Severity};
 use edge_gateway::tags::DataType;
 use proptest::prelude::*;

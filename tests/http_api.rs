@@ -1,5 +1,12 @@
 //! The HTTP endpoints against a running engine and simulator on loopback.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a test states its expectations by panicking; the crate policy is for production code
+
 mod common;
 
 use std::time::Duration;
@@ -134,7 +141,7 @@ async fn metrics_follow_the_design_names_and_pass_promtool() {
 }
 
 /// `promtool check metrics` on a scrape, when promtool is installed (CI installs it
-/// and sets REQUIRE_PROMTOOL=1 so that a missing promtool fails instead of skipping).
+/// and sets `REQUIRE_PROMTOOL=1` so that a missing promtool fails instead of skipping).
 fn promtool_check(body: &str) {
     use std::io::Write;
     let child = std::process::Command::new("promtool")

@@ -1,6 +1,13 @@
 //! Modbus RTU over a real pseudo-terminal pair: the simulator serves one end,
 //! the gateway opens the other by its path, as it would /dev/ttyUSB0.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a test states its expectations by panicking; the crate policy is for production code
+
 mod common;
 
 use std::sync::Arc;

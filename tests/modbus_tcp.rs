@@ -1,7 +1,15 @@
 //! The engine against the simulator over real loopback sockets.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a test states its expectations by panicking; the crate policy is for production code
+
 mod common;
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use common::{config, dead_port, start_sim, tag, wait_until};
@@ -254,11 +262,13 @@ async fn exception_2_splits_block_and_keeps_other_tags_good() {
     let mut regs = String::new();
     let mut tags = String::new();
     for i in 0..10u16 {
-        regs += &format!(
+        let _ = write!(
+            regs,
             "[[simulator.register]]\nkind = \"holding\"\naddress = {i}\nvalue = {}\n",
             100 + i
         );
-        tags += &format!(
+        let _ = write!(
+            tags,
             "[[device.tag]]\nname = \"r{i}\"\nkind = \"holding\"\naddress = {i}\ntype = \"u16\"\n"
         );
     }

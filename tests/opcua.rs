@@ -2,6 +2,13 @@
 //! status codes, refused anonymous writes, the session gauge. The independent
 //! client's checks (Python asyncua) are in tests/interop/.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a test states its expectations by panicking; the crate policy is for production code
+
 mod common;
 
 use std::sync::Arc;
@@ -146,7 +153,7 @@ type = "u16"
     let write = WriteValue {
         node_id: NodeId::new(ns, "meter.setpoint"),
         attribute_id: AttributeId::Value as u32,
-        index_range: Default::default(),
+        index_range: opcua::types::NumericRange::default(),
         value: DataValue::value_only(Variant::UInt16(9)),
     };
     let results = session.write(&[write]).await.expect("write service");

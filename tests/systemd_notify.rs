@@ -1,8 +1,15 @@
 //! The binary speaks systemd's notify protocol: READY=1 once listening,
 //! STATUS and WATCHDOG=1 while healthy, a config check on SIGHUP, STOPPING=1
 //! on SIGTERM. systemd is played by a datagram socket in a temp directory.
-// A wall-clock bound on waiting for a child process, not scheduling logic.
-#![allow(clippy::disallowed_types)]
+// A wall-clock bound on waiting for a child process, not scheduling logic;
+// and a test states its expectations by panicking.
+#![allow(
+    clippy::disallowed_types,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};

@@ -7,6 +7,7 @@ use std::io::{self, BufRead, Write};
 use crate::opcua::password::{self, HashError};
 
 /// Where the two copies of the password come from.
+#[derive(Debug)]
 pub enum Input<R> {
     /// Prompt on the controlling terminal, without echo.
     Terminal,

@@ -111,7 +111,7 @@ async fn supervise(store: Arc<TagStore>, health: Arc<Health>, watchdog: Option<D
         match &live {
             Ok(()) if watchdog.is_some() => message.push_str("\nWATCHDOG=1"),
             Err(e) if was_live => {
-                tracing::error!(error = %e, "liveness check failed; withholding the systemd watchdog ping")
+                tracing::error!(error = %e, "liveness check failed; withholding the systemd watchdog ping");
             }
             _ => {}
         }

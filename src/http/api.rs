@@ -54,7 +54,7 @@ pub(super) async fn tags(
                 "device": m.device_name,
                 "tag": m.name,
                 "type": m.data_type,
-                "value": snap.usable_value().map_or(Json_::Null, |v| v.to_json()),
+                "value": snap.usable_value().map_or(Json_::Null, crate::tags::Value::to_json),
                 "unit": m.unit,
                 "description": m.description,
                 "quality": quality,

@@ -173,6 +173,9 @@ fn render_tags(out: &mut String, store: &TagStore) {
     out.push_str(&good);
 }
 
+/// Reads one per-device counter.
+type Read = fn(&DeviceCounters) -> u64;
+
 fn render_devices(out: &mut String, store: &TagStore, counters: &Counters) {
     let devices: Vec<(String, crate::tags::DeviceStatus, bool)> = store
         .devices()
@@ -210,7 +213,7 @@ fn render_devices(out: &mut String, store: &TagStore, counters: &Counters) {
         for (i, n) in buckets.iter().enumerate() {
             let le = POLL_BUCKETS
                 .get(i)
-                .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+                .map_or_else(|| "+Inf".to_owned(), std::string::ToString::to_string);
             sample(
                 out,
                 "edge_gateway_poll_duration_seconds_bucket",
@@ -278,7 +281,6 @@ fn render_devices(out: &mut String, store: &TagStore, counters: &Counters) {
             );
         }
     }
-    type Read = fn(&DeviceCounters) -> u64;
     let families: [(&str, &str, Read); 3] = [
         (
             "edge_gateway_poll_overruns_total",

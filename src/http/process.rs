@@ -10,7 +10,7 @@
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Clock ticks per second of /proc/self/stat times; USER_HZ is 100 on every
+/// Clock ticks per second of /proc/self/stat times; `USER_HZ` is 100 on every
 /// Linux architecture the gateway ships for.
 const USER_HZ: f64 = 100.0;
 

@@ -21,7 +21,7 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
-/// Days since 1970-01-01 → (year, month, day); Howard Hinnant's civil_from_days.
+/// Days since 1970-01-01 → (year, month, day); Howard Hinnant's `civil_from_days`.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);

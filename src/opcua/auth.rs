@@ -26,7 +26,7 @@ use crate::config::OpcuaUser;
 /// The policy id the library expects for anonymous tokens.
 const ANONYMOUS_POLICY_ID: &str = "anonymous";
 
-/// The gateway's AuthManager.
+/// The gateway's `AuthManager`.
 #[derive(Debug)]
 pub struct GatewayAuth {
     anonymous_read: bool,

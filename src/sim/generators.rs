@@ -68,7 +68,9 @@ impl Generators {
                     *current
                 }
                 Generator::Toggle { period } => {
-                    let on = (t / period.as_secs_f64().max(1e-3)) as u64 % 2 == 1;
+                    // Whole periods since start: t >= 0, so the floor is never negative.
+                    let periods = (t / period.as_secs_f64().max(1e-3)).floor();
+                    let on = periods.rem_euclid(2.0) >= 1.0;
                     if let Some(tables) = units.get_mut(&reg.unit) {
                         let _ = write_value(
                             tables,

@@ -11,7 +11,7 @@ use edge_gateway::sim::Simulator;
 use edge_gateway::tags::{Quality, TagStore, Value};
 
 /// Parse a config or fail the test with the diagnostics.
-pub fn config(text: &str) -> Config {
+pub(crate) fn config(text: &str) -> Config {
     match Config::parse(text, "test.toml") {
         Ok(c) => c,
         Err(e) => panic!("test config refused:\n{e}\n---\n{text}"),
@@ -19,7 +19,7 @@ pub fn config(text: &str) -> Config {
 }
 
 /// Start a simulator from `[[simulator.register]]`/`[[simulator.exception]]` TOML on a free loopback port.
-pub async fn start_sim(sections: &str) -> (Arc<Simulator>, SocketAddr) {
+pub(crate) async fn start_sim(sections: &str) -> (Arc<Simulator>, SocketAddr) {
     let text = format!("[simulator]\nlisten = \"127.0.0.1:0\"\n{sections}");
     let cfg = config(&text);
     let sim_cfg = cfg.simulator.expect("simulator section");
@@ -32,7 +32,7 @@ pub async fn start_sim(sections: &str) -> (Arc<Simulator>, SocketAddr) {
 }
 
 /// Wait until `f` holds, checking every 10 ms, at most `limit`; fails the test with `what`.
-pub async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
     while !f() {
         assert!(
@@ -44,7 +44,7 @@ pub async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool
 }
 
 /// Current value and quality of a tag.
-pub fn tag(store: &TagStore, device: &str, name: &str) -> (Option<Value>, Quality) {
+pub(crate) fn tag(store: &TagStore, device: &str, name: &str) -> (Option<Value>, Quality) {
     let id = store
         .find(device, name)
         .unwrap_or_else(|| panic!("no tag {device}.{name}"));
@@ -53,13 +53,13 @@ pub fn tag(store: &TagStore, device: &str, name: &str) -> (Option<Value>, Qualit
 }
 
 /// A loopback port with nothing listening on it.
-pub fn dead_port() -> SocketAddr {
+pub(crate) fn dead_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr")
 }
 
 /// A plain HTTP/1.1 GET on loopback: (status, headers, body).
-pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+pub(crate) async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr)
         .await

@@ -356,13 +356,12 @@ impl Builder<'_> {
         default: WordOrder,
     ) -> WordOrder {
         let Some(v) = v else { return default };
-        match lookup(WordOrder::NAMES, &v.get_ref().to_ascii_lowercase()) {
-            Some(order) => order,
-            None => {
-                let other = v.get_ref().to_ascii_uppercase();
-                self.d.error(&v.span(), format!("{prefix}order: {other:?} is not a byte order; use \"ABCD\" (big-endian), \"CDAB\" (word-swapped), \"BADC\" (byte-swapped) or \"DCBA\" (little-endian)"));
-                default
-            }
+        if let Some(order) = lookup(WordOrder::NAMES, &v.get_ref().to_ascii_lowercase()) {
+            order
+        } else {
+            let other = v.get_ref().to_ascii_uppercase();
+            self.d.error(&v.span(), format!("{prefix}order: {other:?} is not a byte order; use \"ABCD\" (big-endian), \"CDAB\" (word-swapped), \"BADC\" (byte-swapped) or \"DCBA\" (little-endian)"));
+            default
         }
     }
 }
