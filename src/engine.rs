@@ -1,7 +1,9 @@
-//! The running gateway: the tag store and one task per bus, built from a `Config`.
+//! The running gateway: the tag store, the request counters and one task per
+//! bus, built from a `Config`.
 //!
-//! Northbound services (HTTP now, OPC UA and metrics later) hold an `Arc<TagStore>`
-//! for reads and the `Engine` for writes; they never talk to a bus task directly.
+//! Northbound faces (OPC UA, HTTP and `/metrics`) hold an `Arc<TagStore>` for
+//! reads and the `Engine` for writes (`write_id`); they never talk to a bus
+//! task directly.
 
 use std::sync::Arc;
 

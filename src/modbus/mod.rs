@@ -1,4 +1,5 @@
-//! Modbus southbound: codec and planner (pure), link and bus tasks (I/O).
+//! Modbus southbound: the vocabulary (`protocol`), codec and planner (pure),
+//! link and bus tasks (I/O).
 
 pub mod backoff;
 pub mod bus;
