@@ -16,7 +16,7 @@
 //! - [`write`]: the write error every face maps to its own status.
 //! - [`engine`]: builds the store, the counters and the bus tasks from a
 //!   `Config`; the one write entry point.
-//! - [`health`], [`systemd`]: liveness and readiness from bus heartbeats; sd_notify.
+//! - [`health`], [`systemd`]: liveness and readiness from bus heartbeats; `sd_notify`.
 //! - [`opcua`]: the OPC UA server over the store; [`http`]: `/metrics`, health
 //!   probes and the JSON API.
 //! - [`sim`]: the built-in Modbus simulator, the demo default and the test peer.

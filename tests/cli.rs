@@ -41,16 +41,23 @@ fn rtu_config(baud: u32, poll: &str, blocks: usize) -> String {
     text
 }
 
-fn check(path: &str) -> (bool, String, String) {
+/// `check -c path`: its exit code, stdout and stderr.
+fn check_exit(path: &str) -> (Option<i32>, String, String) {
     let out = bin()
         .args(["check", "-c", path])
         .output()
         .expect("run edge-gateway");
     (
-        out.status.success(),
+        out.status.code(),
         String::from_utf8_lossy(&out.stdout).into(),
         String::from_utf8_lossy(&out.stderr).into(),
     )
+}
+
+/// `check -c path`: whether it succeeded, stdout and stderr.
+fn check(path: &str) -> (bool, String, String) {
+    let (code, out, err) = check_exit(path);
+    (code == Some(0), out, err)
 }
 
 #[test]
@@ -119,15 +126,8 @@ fn check_exits_3_when_a_serial_bus_is_estimated_over_full_load() {
     // 8 one-register reads at 1200 baud 8E1: 8 × 22 chars × 11 bits ≈ 1.6 s every 500 ms.
     let path = temp_dir("overload").join("overloaded.toml");
     std::fs::write(&path, rtu_config(1200, "500ms", 8)).unwrap();
-    let out = bin()
-        .args(["check", "-c", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    let (code, stdout, stderr) = check_exit(path.to_str().unwrap());
+    assert_eq!(code, Some(3), "{stdout}{stderr}");
     assert!(
         stdout.contains("serial 1200 8E1: estimated bus load 322.7 %"),
         "{stdout}"
@@ -157,15 +157,8 @@ fn check_warns_about_a_serial_bus_above_80_percent_and_still_exits_0() {
     // 2 one-register reads at 9600 baud 8E1: 2 × 22 chars × 11 bits ≈ 50.4 ms every 60 ms.
     let path = temp_dir("busy").join("busy.toml");
     std::fs::write(&path, rtu_config(9600, "60ms", 2)).unwrap();
-    let out = bin()
-        .args(["check", "-c", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (code, stdout, stderr) = check_exit(path.to_str().unwrap());
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(
         stdout.contains("serial 9600 8E1: estimated bus load 84.0 %"),
         "{stdout}"
