@@ -13,7 +13,7 @@
 //! - [`modbus`]: the Modbus vocabulary (`protocol`), the codec and the block
 //!   planner (pure), one connection (`link`), and the bus tasks (`bus/`) with
 //!   their request counters.
-//! - [`write`]: the write error every face maps to its own status.
+//! - [`write`](mod@write): the write error every face maps to its own status.
 //! - [`engine`]: builds the store, the counters and the bus tasks from a
 //!   `Config`; the one write entry point.
 //! - [`health`], [`systemd`]: liveness and readiness from bus heartbeats; `sd_notify`.
