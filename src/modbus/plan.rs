@@ -34,6 +34,7 @@
 
 use std::cmp::Reverse;
 
+use super::protocol::{MAX_READ_BITS, MAX_READ_REGISTERS};
 use crate::tags::Kind;
 
 /// One tag's footprint in a device's address space. `index` is the caller's tag index (opaque here).
@@ -63,9 +64,9 @@ pub struct Limits {
 impl Limits {
     /// The Modbus protocol maxima with a modest gap allowance.
     pub const MODBUS_MAX: Limits = Limits {
-        max_gap: 8,
-        max_registers: 125,
-        max_bits: 2000,
+        max_gap: crate::config::defaults::MAX_GAP,
+        max_registers: MAX_READ_REGISTERS,
+        max_bits: MAX_READ_BITS,
     };
 
     /// Longest read allowed for `kind`; zero is raised to one so blocks always make progress.
