@@ -1,4 +1,4 @@
-//! The systemd notification protocol (`sd_notify)`: READY, STATUS, WATCHDOG.
+//! The systemd notification protocol (`sd_notify`): READY, STATUS, WATCHDOG.
 //!
 //! A datagram of `KEY=VALUE` lines to the socket named by `$NOTIFY_SOCKET`;
 //! a path, or an abstract socket when it starts with '@'. Outside systemd
