@@ -27,13 +27,37 @@ use opcua::server::address_space::add_namespaces;
 use opcua::server::diagnostics::NamespaceMetadata;
 use opcua::server::node_manager::memory::{InMemoryNodeManager, InMemoryNodeManagerBuilder};
 use opcua::server::{ANONYMOUS_USER_TOKEN_ID, Limits, ServerBuilder, ServerEndpoint, ServerHandle};
-use opcua::types::MessageSecurityMode;
+use opcua::types::{BuildInfo, DateTime, MessageSecurityMode};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, OpcuaConfig, Security};
 use crate::engine::Engine;
 use crate::health::Health;
 use nodes::GatewayNodes;
+
+/// The product, as clients see it in `ServerStatus/BuildInfo` and the application description.
+const PRODUCT_URI: &str = "urn:edge-gateway";
+
+/// What the server tells clients about itself (`ServerStatus/BuildInfo`), so
+/// that UaExpert-style clients name the product, its version and its build.
+/// The build number and date are the commit's (see build.rs); a build outside
+/// a git checkout reports the number "unknown" and a null date.
+fn build_info() -> BuildInfo {
+    let built: u64 = env!("EDGE_GATEWAY_BUILD_DATE").parse().unwrap_or(0);
+    let build_date = if built == 0 {
+        DateTime::null()
+    } else {
+        nodes::datetime(std::time::UNIX_EPOCH + std::time::Duration::from_secs(built))
+    };
+    BuildInfo {
+        product_uri: PRODUCT_URI.into(),
+        manufacturer_name: "edge-gateway developers".into(),
+        product_name: "edge-gateway".into(),
+        software_version: env!("CARGO_PKG_VERSION").into(),
+        build_number: env!("EDGE_GATEWAY_BUILD_NUMBER").into(),
+        build_date,
+    }
+}
 
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
@@ -274,7 +298,8 @@ pub async fn start(
     let mut builder = ServerBuilder::new()
         .application_name(gateway.clone())
         .application_uri(app_uri.clone())
-        .product_uri("urn:edge-gateway")
+        .product_uri(PRODUCT_URI)
+        .build_info(build_info())
         .host(hostname.clone())
         .port(port)
         .discovery_urls(vec![endpoint_url.clone()])

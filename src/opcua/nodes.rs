@@ -299,6 +299,7 @@ pub fn populate(space: &mut AddressSpace, ns: u16, config: &Config) -> NodeMap {
                     .data_type(ty)
                     .value_rank(-1)
                     .value(initial)
+                    .has_type_definition(VariableTypeId::BaseDataVariableType)
                     .organized_by(status_folder.clone())
                     .insert(space);
                 id

@@ -28,6 +28,8 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 BIN, SHIPPED = sys.argv[1], sys.argv[2]
+# "edge-gateway 0.1.0": the version BuildInfo must report.
+VERSION = subprocess.run([BIN, "--version"], capture_output=True, text=True, check=True).stdout.split()[-1]
 NS_URI = "urn:edge-gateway:line-3:tags"
 PASSED, FAILED = [], []
 
@@ -165,6 +167,26 @@ async def main():
                     check(f"{dname}.{tname}: Good, {tname_type}, recent source timestamp",
                           dv.StatusCode.is_good() and dt.name == tname_type and dv.Value.Value is not None and age is not None and age < 10,
                           (dv.StatusCode, dt.name, dv.Value.Value, age))
+            # Every variable under the gateway folder (tags, their properties, _Status) has a TypeDefinition.
+            untyped, variables, todo = [], 0, [root]
+            while todo:
+                node = todo.pop()
+                for child in await node.get_children():
+                    if await child.read_node_class() == ua.NodeClass.Variable:
+                        variables += 1
+                        td = await child.read_type_definition()
+                        if td is None or td.Identifier == 0:
+                            untyped.append(child.nodeid.to_string())
+                    todo.append(child)
+            check("every variable has a TypeDefinition", variables > 30 and not untyped, (variables, untyped))
+            td = await c.get_node(f"ns={ns};s=meter1._Status.Connected").read_type_definition()
+            check("_Status variables are BaseDataVariableType", td == ua.NodeId(ua.ObjectIds.BaseDataVariableType), td)
+            info = await c.get_node(ua.ObjectIds.Server_ServerStatus_BuildInfo).read_value()
+            check("BuildInfo names the product, its version and build",
+                  info.ProductName == "edge-gateway" and info.ProductUri == "urn:edge-gateway"
+                  and info.ManufacturerName == "edge-gateway developers" and info.SoftwareVersion == VERSION
+                  and bool(info.BuildNumber) and info.BuildDate is not None,
+                  info)
             eu = await (await c.get_node(f"ns={ns};s=meter1.voltage_l1").get_child("0:EngineeringUnits")).read_value()
             check("EngineeringUnits of voltage_l1 is V (UNECE VLT)", eu.DisplayName.Text == "V" and eu.UnitId == 5655636, eu)
             access = await c.get_node(f"ns={ns};s=plc1.speed_setpoint").read_attribute(ua.AttributeIds.UserAccessLevel)
