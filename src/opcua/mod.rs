@@ -17,6 +17,7 @@ mod auth;
 pub mod nodes;
 pub mod password;
 pub mod pki;
+mod read;
 mod sync;
 
 use std::net::SocketAddr;

@@ -17,11 +17,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use opcua::server::address_space::{AccessLevel, AddressSpace, ObjectBuilder, VariableBuilder};
 use opcua::server::diagnostics::NamespaceMetadata;
 use opcua::server::node_manager::memory::InMemoryNodeManagerImpl;
-use opcua::server::node_manager::{RequestContext, ServerContext, WriteNode};
+use opcua::server::node_manager::{ParsedReadValueId, RequestContext, ServerContext, WriteNode};
 use opcua::sync::RwLock;
 use opcua::types::{
     AttributeId, DataTypeId, DataValue, DateTime, EUInformation, LocalizedText, NodeId,
-    QualifiedName, Range, StatusCode, UAString, VariableTypeId, Variant,
+    QualifiedName, Range, StatusCode, TimestampsToReturn, UAString, VariableTypeId, Variant,
 };
 
 use super::auth::GatewayAuth;
@@ -395,6 +395,27 @@ impl InMemoryNodeManagerImpl for GatewayNodes {
 
     fn namespaces(&self) -> Vec<NamespaceMetadata> {
         vec![self.namespace.clone()]
+    }
+
+    /// Tag values come from the store: the latest response, not the last change.
+    async fn read_values(
+        &self,
+        context: &RequestContext,
+        address_space: &RwLock<AddressSpace>,
+        nodes: &[&ParsedReadValueId],
+        max_age: f64,
+        timestamps_to_return: TimestampsToReturn,
+    ) -> Vec<DataValue> {
+        let space = address_space.read();
+        super::read::read_values(
+            self.engine.store(),
+            &self.map,
+            &space,
+            context,
+            nodes,
+            max_age,
+            timestamps_to_return,
+        )
     }
 
     async fn write(

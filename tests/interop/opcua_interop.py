@@ -187,6 +187,17 @@ async def main():
                   and info.ManufacturerName == "edge-gateway developers" and info.SoftwareVersion == VERSION
                   and bool(info.BuildNumber) and info.BuildDate is not None,
                   info)
+            # pump_run is a constant coil polled every 500 ms: a Read must carry the latest
+            # response's SourceTimestamp (as /api/tags does), not the time it last changed.
+            pump = c.get_node(f"ns={ns};s=plc1.pump_run")
+            first = await pump.read_data_value()
+            await asyncio.sleep(1.5)
+            second = await pump.read_data_value()
+            fresh = (first.SourceTimestamp and second.SourceTimestamp
+                     and (second.SourceTimestamp - first.SourceTimestamp).total_seconds() >= 1.0)
+            check("Read of an unchanged tag carries the latest response's SourceTimestamp",
+                  bool(fresh) and second.Value.Value is True,
+                  (first.SourceTimestamp, second.SourceTimestamp, second.Value.Value))
             eu = await (await c.get_node(f"ns={ns};s=meter1.voltage_l1").get_child("0:EngineeringUnits")).read_value()
             check("EngineeringUnits of voltage_l1 is V (UNECE VLT)", eu.DisplayName.Text == "V" and eu.UnitId == 5655636, eu)
             access = await c.get_node(f"ns={ns};s=plc1.speed_setpoint").read_attribute(ua.AttributeIds.UserAccessLevel)
