@@ -19,6 +19,7 @@ pub mod password;
 pub mod pki;
 mod read;
 mod sync;
+pub mod values;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,7 +49,7 @@ fn build_info() -> BuildInfo {
     let build_date = if built == 0 {
         DateTime::null()
     } else {
-        nodes::datetime(std::time::UNIX_EPOCH + std::time::Duration::from_secs(built))
+        values::datetime(std::time::UNIX_EPOCH + std::time::Duration::from_secs(built))
     };
     BuildInfo {
         product_uri: PRODUCT_URI.into(),

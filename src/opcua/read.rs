@@ -13,7 +13,8 @@ use opcua::server::address_space::AddressSpace;
 use opcua::server::node_manager::{ParsedReadValueId, RequestContext};
 use opcua::types::{AttributeId, DataValue, DateTime, NumericRange, TimestampsToReturn};
 
-use super::nodes::{NodeMap, data_value};
+use super::nodes::NodeMap;
+use super::values::data_value;
 use crate::tags::TagStore;
 
 /// The values of `nodes`, in order: tags from the store, the rest from `space`.

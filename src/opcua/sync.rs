@@ -14,8 +14,9 @@ use opcua::server::{ServerHandle, SubscriptionCache};
 use opcua::types::{DateTime, NodeId, VariableId, Variant};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::nodes::{self, GatewayNodes, NodeMap};
+use super::nodes::{GatewayNodes, NodeMap};
 use super::pki;
+use super::values;
 use crate::health::Health;
 use crate::tags::{TagChange, TagId, TagStore};
 
@@ -41,7 +42,7 @@ fn full_sync(
             Some((
                 node,
                 None,
-                nodes::data_value(s.value.as_ref(), s.quality, s.source_time, now),
+                values::data_value(s.value.as_ref(), s.quality, s.source_time, now),
             ))
         })
         .collect();
@@ -110,7 +111,7 @@ pub(super) async fn push_values(
             Some((
                 node,
                 None,
-                nodes::data_value(c.value.as_ref(), c.quality, Some(c.source_time), now),
+                values::data_value(c.value.as_ref(), c.quality, Some(c.source_time), now),
             ))
         });
         if let Err(e) = nm.set_values(&subs, values) {
@@ -149,7 +150,7 @@ pub(super) async fn refresh_status(
                 continue;
             };
             // The time the status describes: the device's last cycle.
-            let at = s.last_cycle_at.map_or(now, nodes::datetime);
+            let at = s.last_cycle_at.map_or(now, values::datetime);
             values.push((nodes.connected.clone(), Variant::Boolean(s.connected), at));
             values.push((
                 nodes.last_error.clone(),
