@@ -28,7 +28,10 @@ use opcua::crypto::{CertificateStore, SecurityPolicy, X509Data};
 use opcua::server::address_space::add_namespaces;
 use opcua::server::diagnostics::NamespaceMetadata;
 use opcua::server::node_manager::memory::{InMemoryNodeManager, InMemoryNodeManagerBuilder};
-use opcua::server::{ANONYMOUS_USER_TOKEN_ID, Limits, ServerBuilder, ServerEndpoint, ServerHandle};
+use opcua::server::{
+    ANONYMOUS_USER_TOKEN_ID, Limits, ServerBuilder, ServerCapabilities, ServerEndpoint,
+    ServerHandle,
+};
 use opcua::types::{BuildInfo, DateTime, MessageSecurityMode};
 use tokio::task::JoinHandle;
 
@@ -58,6 +61,20 @@ fn build_info() -> BuildInfo {
         software_version: env!("CARGO_PKG_VERSION").into(),
         build_number: env!("EDGE_GATEWAY_BUILD_NUMBER").into(),
         build_date,
+    }
+}
+
+/// The OPC UA profile the server declares in `ServerProfileArray`: the
+/// Embedded 2017 server profile (Part 7): sessions, browse, read, write,
+/// data-change subscriptions and the `Basic256Sha256` and user-name facets,
+/// which is what the gateway serves. A declaration, not a certification.
+pub const SERVER_PROFILE: &str = "http://opcfoundation.org/UA-Profile/Server/EmbeddedUA2017";
+
+/// The capabilities clients read under `Server/ServerCapabilities`.
+fn capabilities() -> ServerCapabilities {
+    ServerCapabilities {
+        profiles: vec![SERVER_PROFILE.to_owned()],
+        ..ServerCapabilities::default()
     }
 }
 
@@ -302,6 +319,7 @@ pub async fn start(
         .application_uri(app_uri.clone())
         .product_uri(PRODUCT_URI)
         .build_info(build_info())
+        .capabilities(capabilities())
         .host(hostname.clone())
         .port(port)
         .discovery_urls(vec![endpoint_url.clone()])

@@ -181,6 +181,9 @@ async def main():
             check("every variable has a TypeDefinition", variables > 30 and not untyped, (variables, untyped))
             td = await c.get_node(f"ns={ns};s=meter1._Status.Connected").read_type_definition()
             check("_Status variables are BaseDataVariableType", td == ua.NodeId(ua.ObjectIds.BaseDataVariableType), td)
+            profiles = await c.get_node(ua.ObjectIds.Server_ServerCapabilities_ServerProfileArray).read_value()
+            check("ServerProfileArray declares the Embedded 2017 server profile",
+                  profiles == ["http://opcfoundation.org/UA-Profile/Server/EmbeddedUA2017"], profiles)
             info = await c.get_node(ua.ObjectIds.Server_ServerStatus_BuildInfo).read_value()
             check("BuildInfo names the product, its version and build",
                   info.ProductName == "edge-gateway" and info.ProductUri == "urn:edge-gateway"
@@ -274,11 +277,14 @@ async def main():
         async with Client(url, timeout=5) as c:
             ns = await c.get_namespace_index(NS_URI)
             node = c.get_node(f"ns={ns};s=meter1.frequency")
-            seen = []
+            # Handle 42 asks for trigger StatusValue; handle 43 gives no filter,
+            # which means the same default trigger (Part 4, 7.22.2).
+            by_handle = {42: [], 43: []}
+            seen = by_handle[42]
 
             class Q:
                 def datachange_notification(self, node, val, data):
-                    seen.append(data.monitored_item.Value.StatusCode.name)
+                    by_handle[data.monitored_item.ClientHandle].append(data.monitored_item.Value.StatusCode.name)
 
                 def status_change_notification(self, status):
                     pass
@@ -293,7 +299,14 @@ async def main():
             mi.RequestedParameters.SamplingInterval = 100
             mi.RequestedParameters.QueueSize = 20
             mi.RequestedParameters.Filter = params
-            await sub.create_monitored_items([mi])
+            plain = ua.MonitoredItemCreateRequest()
+            plain.ItemToMonitor.NodeId = node.nodeid
+            plain.ItemToMonitor.AttributeId = ua.AttributeIds.Value
+            plain.MonitoringMode = ua.MonitoringMode.Reporting
+            plain.RequestedParameters.ClientHandle = 43
+            plain.RequestedParameters.SamplingInterval = 100
+            plain.RequestedParameters.QueueSize = 20
+            await sub.create_monitored_items([mi, plain])
             sim.send_signal(signal.SIGTERM)
             sim.wait(10)
             deadline = time.monotonic() + 15
@@ -302,6 +315,10 @@ async def main():
             first_bad = next((i for i, s in enumerate(seen) if s.startswith("Bad")), len(seen))
             check("simulator stopped: Uncertain first", "UncertainLastUsableValue" in seen[:first_bad], seen)
             check("then Bad after stale_after", any(s.startswith("Bad") for s in seen), seen)
+            unfiltered = by_handle[43]
+            first_bad = next((i for i, s in enumerate(unfiltered) if s.startswith("Bad")), len(unfiltered))
+            check("without a filter, the status-only change to Uncertain is notified too",
+                  "UncertainLastUsableValue" in unfiltered[:first_bad], unfiltered)
             sim = start_sim(cfg, sim_port, work)
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and seen[-1:] != ["Good"]:

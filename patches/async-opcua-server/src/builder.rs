@@ -9,8 +9,9 @@ use opcua_crypto::SecurityPolicy;
 use opcua_types::{BuildInfo, MessageSecurityMode, TypeLoader, TypeLoaderCollection};
 
 use super::{
-    authenticator::AuthManager, node_manager::NodeManagerBuilder, Limits, Server, ServerConfig,
-    ServerEndpoint, ServerHandle, ServerUserToken, ANONYMOUS_USER_TOKEN_ID,
+    authenticator::AuthManager, node_manager::NodeManagerBuilder, Limits, Server,
+    ServerCapabilities, ServerConfig, ServerEndpoint, ServerHandle, ServerUserToken,
+    ANONYMOUS_USER_TOKEN_ID,
 };
 
 /// Server builder, used to configure the server programatically,
@@ -24,6 +25,7 @@ pub struct ServerBuilder {
     pub(crate) type_loaders: TypeLoaderCollection,
     pub(crate) token: CancellationToken,
     pub(crate) build_info: BuildInfo,
+    pub(crate) capabilities: ServerCapabilities,
 }
 
 impl Default for ServerBuilder {
@@ -35,6 +37,7 @@ impl Default for ServerBuilder {
             token: CancellationToken::new(),
             type_tree_getter: None,
             build_info: BuildInfo::default(),
+            capabilities: ServerCapabilities::default(),
             type_loaders: TypeLoaderCollection::new(),
         };
         #[cfg(feature = "generated-address-space")]
@@ -291,6 +294,13 @@ impl ServerBuilder {
     /// `ServerStatus/BuildInfo` variable on the server.
     pub fn build_info(mut self, build_info: BuildInfo) -> Self {
         self.build_info = build_info;
+        self
+    }
+
+    /// Set the server capabilities: the profiles in ServerProfileArray and
+    /// the history capabilities. (edge-gateway patch.)
+    pub fn capabilities(mut self, capabilities: ServerCapabilities) -> Self {
+        self.capabilities = capabilities;
         self
     }
 

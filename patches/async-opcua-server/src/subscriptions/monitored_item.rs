@@ -511,8 +511,11 @@ impl MonitoredItem {
                     filter.is_changed(&value, last_dv),
                     self.filter_by_sampling_interval(last_dv, &value, from_subscription_tick),
                 ),
+                // No filter means the default DataChangeFilter, trigger
+                // StatusValue (OPC UA Part 4, 7.22.2): a status change alone
+                // is a change too. (edge-gateway patch.)
                 (Some(last_dv), FilterType::None) => (
-                    value.value != last_dv.value,
+                    value.value != last_dv.value || value.status != last_dv.status,
                     self.filter_by_sampling_interval(last_dv, &value, from_subscription_tick),
                 ),
                 (None, _) => (true, true),
