@@ -9,7 +9,7 @@
 //! - [`config`]: gateway.toml, parsed (`raw`) and validated (`validate/`) into a
 //!   typed `Config`; every default named in `defaults`; every problem located.
 //! - [`tags`]: the tag model, the quality rules and the `TagStore` with its
-//!   change feed; `DeviceId` and `TagId`. Knows no northbound protocol.
+//!   change tracking; `DeviceId` and `TagId`. Knows no northbound protocol.
 //! - [`modbus`]: the Modbus vocabulary (`protocol`), the codec and the block
 //!   planner (pure), one connection (`link`), and the bus tasks (`bus/`) with
 //!   their request counters.

@@ -112,15 +112,18 @@ async fn malformed_responses_mark_the_tag_bad_reset_the_connection_and_never_lea
     let store = engine.store().clone();
     let counters = engine.counters().clone();
     let id = store.find("d", "t").unwrap();
-    let mut feed = store.subscribe();
+    let changes = store.track_changes().unwrap();
+    let mut ids = Vec::new();
     let mut seen = Vec::new();
     wait_until(
         "good after the fake device behaves",
         Duration::from_secs(20),
         || {
-            while let Ok(change) = feed.try_recv() {
-                assert_eq!(change.id, id);
-                seen.push(change);
+            ids.clear();
+            changes.drain(&mut ids);
+            for &changed in &ids {
+                assert_eq!(changed, id);
+                seen.push(store.snapshot(id).unwrap());
             }
             tag(&store, "d", "t").1 == Quality::Good
         },

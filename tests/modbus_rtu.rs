@@ -117,11 +117,14 @@ async fn a_late_reply_never_reaches_another_request() {
     let store = engine.store().clone();
     let counters = engine.counters().clone();
     let (a, b) = (store.find("d", "a").unwrap(), store.find("d", "b").unwrap());
-    let mut feed = store.subscribe();
+    let changes = store.track_changes().unwrap();
     let mut seen = Vec::new();
+    let mut ids = Vec::new();
     let mut watch = |seen: &mut Vec<(TagId, Option<Value>)>| {
-        while let Ok(change) = feed.try_recv() {
-            seen.push((change.id, change.value));
+        ids.clear();
+        changes.drain(&mut ids);
+        for &id in &ids {
+            seen.push((id, store.snapshot(id).unwrap().value));
         }
     };
     wait_until("b timed out once", WAIT, || {

@@ -1,8 +1,8 @@
 //! The OPC UA server: the tag model for SCADA and HMI clients (async-opcua).
 //!
-//! - Address space from the config (`nodes`); values pushed from the tag store's
-//!   change feed, never polled, and `_Status` variables and the session gauge
-//!   refreshed once a second (`sync`).
+//! - Address space from the config (`nodes`); the tags that changed pushed from
+//!   the tag store's change tracking once per `min_sampling_interval`, and
+//!   `_Status` variables and the session gauge refreshed once a second (`sync`).
 //! - Writes go through `Engine::write_id` after the tag's `writable` flag and the
 //!   user's `can_write` are checked (`nodes`, `auth`).
 //! - Endpoints and user tokens from `[opcua]`; an own certificate with the
@@ -371,11 +371,16 @@ pub async fn start(
             tracing::error!(error = %e, "OPC UA server stopped");
         }
     }));
+    let changes = store
+        .track_changes()
+        .map_err(|e| OpcuaError::Setup(e.to_string()))?;
     tasks.push(tokio::spawn(sync::push_values(
         store.clone(),
+        changes,
         nm.clone(),
         subscriptions.clone(),
         map.clone(),
+        cfg.limits.min_sampling_interval,
     )));
     tasks.push(tokio::spawn(sync::refresh_status(
         store,

@@ -1,122 +1,77 @@
-//! Value sync: the tag store's change feed pushed into the address space,
-//! and the `_Status` variables and session gauge refreshed once a second.
+//! Value sync: changed tags pushed into the address space, and the `_Status`
+//! variables and session gauge refreshed once a second.
 //!
-//! Values are pushed, never polled: a client's subscription sees a change as
-//! soon as the feed carries it. After the feed lagged, every tag is synced
-//! again from the store (its latest state), never replayed from old changes.
+//! The server samples the tag store: once per `min_sampling_interval` at
+//! most, it drains the tags that changed since the last push (the store's
+//! change tracking) and pushes their latest state. However many changes
+//! arrive, a push costs one store read per changed tag, and a burst never
+//! makes the server fall behind: an unchanged tag costs nothing.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use opcua::server::node_manager::memory::InMemoryNodeManager;
 use opcua::server::{ServerHandle, SubscriptionCache};
 use opcua::types::{DateTime, NodeId, VariableId, Variant};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::time::MissedTickBehavior;
 
 use super::nodes::{GatewayNodes, NodeMap};
 use super::pki;
 use super::values;
 use crate::health::Health;
-use crate::tags::{TagChange, TagId, TagStore};
+use crate::tags::{ChangeCursor, TagId, TagStore};
 
-/// Changes pushed to the address space in one call, at most.
+/// Changes pushed to the address space in one call, at most, so that one
+/// call does not hold the address space's lock for long.
 const PUSH_BATCH: usize = 4096;
 /// How often `_Status` variables and the session gauge are refreshed.
 const STATUS_PERIOD: Duration = Duration::from_secs(1);
 
-/// Every tag's current state, for the first push and after the feed lagged.
-fn full_sync(
+/// Push the latest state of these tags into the address space.
+fn push(
+    ids: &[TagId],
     store: &TagStore,
     nm: &InMemoryNodeManager<GatewayNodes>,
     subs: &SubscriptionCache,
     map: &NodeMap,
 ) {
     let now = DateTime::now();
-    let values: Vec<_> = map
-        .tags
-        .iter()
-        .enumerate()
-        .filter_map(|(id, node)| {
-            let s = store.snapshot(TagId::new(id))?;
+    for chunk in ids.chunks(PUSH_BATCH) {
+        let values = chunk.iter().filter_map(|&id| {
+            let node = map.node(id)?;
+            let s = store.snapshot(id)?;
             Some((
                 node,
                 None,
                 values::data_value(s.value.as_ref(), s.quality, s.source_time, now),
             ))
-        })
-        .collect();
-    for chunk in values.chunks(PUSH_BATCH) {
-        if let Err(e) = nm.set_values(subs, chunk.iter().map(|(n, r, d)| (*n, *r, d.clone()))) {
-            tracing::warn!(error = %e, "OPC UA full sync failed");
+        });
+        if let Err(e) = nm.set_values(subs, values) {
+            tracing::warn!(error = %e, "OPC UA value push failed");
         }
     }
 }
 
-/// Push every change from the tag store's feed into the address space, in batches.
-///
-/// A batch never holds two changes of one tag: the stack stores each value in
-/// its node and notifies from the node, so the first of two changes in one
-/// call would be lost (a true→false pulse would vanish).
+/// Push changed tags into the address space, at most once per `period`; the
+/// first push carries every tag.
 pub(super) async fn push_values(
     store: Arc<TagStore>,
+    changes: ChangeCursor,
     nm: Arc<InMemoryNodeManager<GatewayNodes>>,
     subs: Arc<SubscriptionCache>,
     map: Arc<NodeMap>,
+    period: Duration,
 ) {
-    let mut feed = store.subscribe();
-    full_sync(&store, &nm, &subs, &map);
-    let mut batch: Vec<TagChange> = Vec::with_capacity(PUSH_BATCH);
-    let mut in_batch: HashSet<TagId> = HashSet::with_capacity(PUSH_BATCH);
-    let mut carry: Option<TagChange> = None;
+    let mut ids = Vec::with_capacity(store.len());
+    let mut pace = tokio::time::interval(period.max(Duration::from_millis(1)));
+    pace.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        let first = match carry.take() {
-            Some(c) => c,
-            None => match feed.recv().await {
-                Ok(c) => c,
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(
-                        missed = n,
-                        "OPC UA fell behind the change feed; resynchronising every tag"
-                    );
-                    // Start from now: replaying the buffered backlog after the
-                    // full sync would move values and timestamps backwards.
-                    feed = feed.resubscribe();
-                    full_sync(&store, &nm, &subs, &map);
-                    continue;
-                }
-                Err(RecvError::Closed) => return,
-            },
-        };
-        let now = DateTime::now();
-        batch.clear();
-        in_batch.clear();
-        in_batch.insert(first.id);
-        batch.push(first);
-        while batch.len() < PUSH_BATCH {
-            match feed.try_recv() {
-                Ok(c) if in_batch.contains(&c.id) => {
-                    carry = Some(c);
-                    break;
-                }
-                Ok(c) => {
-                    in_batch.insert(c.id);
-                    batch.push(c);
-                }
-                Err(_) => break,
-            }
-        }
-        let values = batch.iter().filter_map(|c| {
-            let node = map.node(c.id)?;
-            Some((
-                node,
-                None,
-                values::data_value(c.value.as_ref(), c.quality, Some(c.source_time), now),
-            ))
-        });
-        if let Err(e) = nm.set_values(&subs, values) {
-            tracing::warn!(error = %e, "OPC UA value push failed");
-        }
+        changes.changed().await;
+        ids.clear();
+        changes.drain(&mut ids);
+        push(&ids, &store, &nm, &subs, &map);
+        // Changes that arrive until the next tick are pushed together.
+        pace.tick().await;
     }
 }
 

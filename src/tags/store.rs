@@ -1,5 +1,6 @@
 //! The tag store: per tag the latest value, its quality and timestamps; per
-//! device its live status; and the change feed that announces every change.
+//! device its live status; and change tracking for the faces that forward
+//! changes (see `changes`).
 //!
 //! Built once at start-up from the validated config and never grows: tag ids
 //! are indexes, so northbound consumers (HTTP, OPC UA, metrics) can keep them.
@@ -9,15 +10,17 @@
 //! - a value survives a failed poll as `Uncertain` only while it is younger than
 //!   its device's `stale_after`; after that the quality is `Bad` and the value is
 //!   withheld from readers (`TagSnapshot::usable_value`);
-//! - the change feed announces every change of value or quality, never a plain
-//!   re-confirmation, so subscribers are not woken for nothing.
+//! - a tag is marked changed for every change of value or quality, never for a
+//!   plain re-confirmation, so consumers are not woken for nothing; it is
+//!   marked after its new state is stored, so a consumer that finds the mark
+//!   reads that state or a later one.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+use super::changes::{ChangeCursor, ChangeTracker, TooManyConsumers};
 use super::quality::{exceeds_deadband, quality_after_failure};
 use super::{BadCause, DataType, DeviceId, Quality, TagId, Value};
 use crate::lock::lock;
@@ -98,26 +101,12 @@ struct DeviceSlot {
     status: Mutex<DeviceStatus>,
 }
 
-/// Capacity of the change feed; a subscriber that falls further behind gets
-/// `Lagged` and must re-read the whole store.
-pub const CHANGE_FEED_CAPACITY: usize = 16_384;
-
-/// One change announced on the feed: the tag's state right after it changed,
-/// so a subscriber sees every change in order, not just the latest.
-#[derive(Debug, Clone)]
-pub struct TagChange {
-    pub id: TagId,
-    pub value: Option<Value>,
-    pub quality: Quality,
-    pub source_time: SystemTime,
-}
-
 /// Latest value, quality and timestamps of every tag, fixed at start-up.
 pub struct TagStore {
     metas: Vec<TagMeta>,
     states: Vec<Mutex<TagState>>,
     devices: Vec<DeviceSlot>,
-    changes: broadcast::Sender<TagChange>,
+    changes: ChangeTracker,
 }
 
 impl std::fmt::Debug for TagStore {
@@ -132,7 +121,7 @@ impl std::fmt::Debug for TagStore {
 impl TagStore {
     /// A store for these devices and tags, every tag `Bad(Waiting)`.
     pub fn new(devices: Vec<DeviceMeta>, tags: Vec<TagMeta>) -> Self {
-        let (changes, _) = broadcast::channel(CHANGE_FEED_CAPACITY);
+        let changes = ChangeTracker::new(tags.len());
         let states = tags
             .iter()
             .map(|_| {
@@ -212,9 +201,10 @@ impl TagStore {
         })
     }
 
-    /// Subscribe to the change feed: every change of a tag's value or quality.
-    pub fn subscribe(&self) -> broadcast::Receiver<TagChange> {
-        self.changes.subscribe()
+    /// Start tracking changes for a new consumer: its first drain yields
+    /// every tag, later ones the tags whose value or quality changed since.
+    pub fn track_changes(&self) -> Result<ChangeCursor, TooManyConsumers> {
+        self.changes.register()
     }
 
     /// Record a good value that arrived at `source_time`.
@@ -251,20 +241,14 @@ impl TagStore {
             state.source_time = Some(source_time);
             state.last_good = Some(now);
             if changed {
-                state.value = Some(value.clone());
+                state.value = Some(value);
                 state.quality = Quality::Good;
                 state.changed_at = Some(source_time);
             }
             changed
         };
         if changed {
-            // No receivers is normal (nobody subscribed yet).
-            let _ = self.changes.send(TagChange {
-                id,
-                value: Some(value),
-                quality: Quality::Good,
-                source_time,
-            });
+            self.changes.mark(id);
         }
     }
 
@@ -288,7 +272,7 @@ impl TagStore {
                 cause,
             );
             if quality == state.quality {
-                None
+                false
             } else {
                 state.quality = quality;
                 state.changed_at = Some(at);
@@ -297,17 +281,11 @@ impl TagStore {
                 if matches!(quality, Quality::Bad(_)) || state.source_time.is_none() {
                     state.source_time = Some(at);
                 }
-                let at = state.source_time.unwrap_or(at);
-                Some(TagChange {
-                    id,
-                    value: state.value.clone(),
-                    quality,
-                    source_time: at,
-                })
+                true
             }
         };
-        if let Some(change) = changed {
-            let _ = self.changes.send(change);
+        if changed {
+            self.changes.mark(id);
         }
     }
 
@@ -371,17 +349,24 @@ mod tests {
         assert!(snap.value.is_none());
     }
 
-    #[tokio::test]
-    async fn change_feed_announces_changes_but_not_reconfirmations() {
+    fn drained(cursor: &ChangeCursor) -> Vec<TagId> {
+        let mut out = Vec::new();
+        cursor.drain(&mut out);
+        out
+    }
+
+    #[test]
+    fn changes_are_tracked_but_not_reconfirmations() {
         let store = store_with_one_tag(None);
-        let mut feed = store.subscribe();
+        let cursor = store.track_changes().unwrap();
+        assert_eq!(drained(&cursor), vec![T0], "a new consumer reads every tag");
         let now = Instant::now();
         store.set_good(T0, Value::F64(1.0), SystemTime::now(), now);
-        assert_eq!(feed.try_recv().unwrap().id, T0);
+        assert_eq!(drained(&cursor), vec![T0]);
         store.set_good(T0, Value::F64(1.0), SystemTime::now(), now);
-        assert!(feed.try_recv().is_err(), "same value must not notify");
+        assert!(drained(&cursor).is_empty(), "same value must not notify");
         store.set_failed(T0, BadCause::Timeout, SystemTime::now(), now);
-        assert_eq!(feed.try_recv().unwrap().id, T0);
+        assert_eq!(drained(&cursor), vec![T0]);
         assert_eq!(
             store.snapshot(T0).unwrap().quality,
             Quality::Uncertain(BadCause::Timeout)
