@@ -18,10 +18,10 @@ use std::time::Duration;
 use common::{config, dead_port, start_sim, wait_until};
 use edge_gateway::engine::Engine;
 use edge_gateway::tags::DeviceId;
-use opcua::client::{ClientBuilder, IdentityToken, Session};
+use opcua::client::Session;
 use opcua::types::{
-    AttributeId, DataValue, EndpointDescription, MessageSecurityMode, NodeId, ReadValueId,
-    StatusCode, TimestampsToReturn, UserTokenPolicy, Variant, WriteValue,
+    AttributeId, DataValue, NodeId, ReadValueId, StatusCode, TimestampsToReturn, Variant,
+    WriteValue,
 };
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -105,29 +105,8 @@ type = "u16"
     })
     .await;
 
-    let client_pki = pki.join("client");
-    let mut client = ClientBuilder::new()
-        .application_name("edge-gateway test client")
-        .application_uri("urn:edge-gateway:test-client")
-        .pki_dir(client_pki)
-        .create_sample_keypair(true)
-        .trust_server_certs(true)
-        .session_retry_limit(3)
-        .client()
-        .expect("client config");
-    let endpoint: EndpointDescription = (
-        server.endpoint_url.as_str(),
-        "None",
-        MessageSecurityMode::None,
-        UserTokenPolicy::anonymous(),
-    )
-        .into();
-    let (session, event_loop) = client
-        .connect_to_matching_endpoint(endpoint, IdentityToken::Anonymous)
-        .await
-        .expect("anonymous session on the none endpoint");
-    let event_loop = event_loop.spawn();
-    session.wait_for_connection().await;
+    let (session, event_loop) =
+        common::opcua_session(&server.endpoint_url, &pki.join("client")).await;
 
     let ns = server.namespace;
     let voltage = read(&session, &NodeId::new(ns, "meter.voltage")).await;

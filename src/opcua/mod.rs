@@ -1,10 +1,12 @@
 //! The OPC UA server: the tag model for SCADA and HMI clients (async-opcua).
 //!
-//! - Address space from the config (`nodes`); the tags that changed pushed from
-//!   the tag store's change tracking once per `min_sampling_interval`, and
-//!   `_Status` variables and the session gauge refreshed once a second (`sync`).
+//! - The tag namespace is served by our own node manager straight from the tag
+//!   store (`manager`): described, not stored (`space`), browsed (`browse`),
+//!   read from the store (`read`). The tags that changed reach subscriptions
+//!   from the store's change tracking once per `min_sampling_interval`, and
+//!   `_Status` once a second (`sync`).
 //! - Writes go through `Engine::write_id` after the tag's `writable` flag and the
-//!   user's `can_write` are checked (`nodes`, `auth`).
+//!   user's `can_write` are checked (`write`, `auth`).
 //! - Endpoints and user tokens from `[opcua]`; an own certificate with the
 //!   gateway's name and application URI is made on first start in `pki_dir`;
 //!   unknown client certificates are refused and stored in `pki_dir/rejected/`.
@@ -14,20 +16,21 @@
 //! '.', '_' and '-' in the name become '-').
 
 mod auth;
-pub mod nodes;
+mod browse;
+mod manager;
 pub mod password;
 pub mod pki;
 mod read;
+mod space;
 mod sync;
+mod units;
 pub mod values;
+mod write;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use opcua::crypto::{CertificateStore, SecurityPolicy, X509Data};
-use opcua::server::address_space::add_namespaces;
-use opcua::server::diagnostics::NamespaceMetadata;
-use opcua::server::node_manager::memory::{InMemoryNodeManager, InMemoryNodeManagerBuilder};
 use opcua::server::{
     ANONYMOUS_USER_TOKEN_ID, Limits, ServerBuilder, ServerCapabilities, ServerEndpoint,
     ServerHandle,
@@ -38,7 +41,9 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, OpcuaConfig, Security};
 use crate::engine::Engine;
 use crate::health::Health;
-use nodes::GatewayNodes;
+pub use manager::GatewayNodes;
+pub use space::namespace_uri;
+pub use units::eu_information;
 
 /// The product, as clients see it in `ServerStatus/BuildInfo` and the application description.
 const PRODUCT_URI: &str = "urn:edge-gateway";
@@ -311,7 +316,7 @@ pub async fn start(
     } else {
         Vec::new()
     };
-    let ns_uri = nodes::namespace_uri(&gateway);
+    let ns_uri = namespace_uri(&gateway);
     let nodes_config = config.clone();
     let (nodes_engine, nodes_auth, nodes_ns_uri) = (engine.clone(), auth.clone(), ns_uri.clone());
     let mut builder = ServerBuilder::new()
@@ -336,34 +341,19 @@ pub async fn start(
                 .max(10),
         )
         .with_authenticator(auth)
-        .with_node_manager(InMemoryNodeManagerBuilder::new(
-            move |ctx, space: &mut opcua::server::address_space::AddressSpace| {
-                let ns = add_namespaces(&ctx, space, &[nodes_ns_uri.as_str()])
-                    .first()
-                    .copied()
-                    .unwrap_or(2);
-                let map = Arc::new(nodes::populate(space, ns, &nodes_config));
-                let meta = NamespaceMetadata {
-                    namespace_uri: nodes_ns_uri,
-                    namespace_index: ns,
-                    ..Default::default()
-                };
-                GatewayNodes::new(meta, nodes_engine, nodes_auth, map, &nodes_config)
-            },
-        ));
+        .with_node_manager(move |ctx: opcua::server::node_manager::ServerContext| {
+            GatewayNodes::new(&ctx, nodes_ns_uri, nodes_engine, nodes_auth, &nodes_config)
+        });
     for security in &cfg.security {
         let (id, ep) = endpoint(*security, &tokens);
         builder = builder.add_endpoint(id, ep);
     }
     let (server, handle) = builder.build().map_err(OpcuaError::Setup)?;
-    let nm: Arc<InMemoryNodeManager<GatewayNodes>> = handle
+    let nm: Arc<GatewayNodes> = handle
         .node_managers()
         .get_of_type()
         .ok_or_else(|| OpcuaError::Setup("node manager missing".into()))?;
-    let namespace = handle.get_namespace_index(&ns_uri).unwrap_or(2);
-    let map = nm.inner().map.clone();
-    let subscriptions = handle.subscriptions().clone();
-    let store = engine.store().clone();
+    let namespace = nm.namespace_index();
 
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(async move {
@@ -371,22 +361,17 @@ pub async fn start(
             tracing::error!(error = %e, "OPC UA server stopped");
         }
     }));
-    let changes = store
+    let changes = engine
+        .store()
         .track_changes()
         .map_err(|e| OpcuaError::Setup(e.to_string()))?;
     tasks.push(tokio::spawn(sync::push_values(
-        store.clone(),
-        changes,
         nm.clone(),
-        subscriptions.clone(),
-        map.clone(),
+        changes,
         cfg.limits.min_sampling_interval,
     )));
     tasks.push(tokio::spawn(sync::refresh_status(
-        store,
         nm,
-        subscriptions,
-        map,
         handle.clone(),
         health,
         cfg.pki_dir.clone(),

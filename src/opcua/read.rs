@@ -1,55 +1,14 @@
-//! Read of tag values: answered from the tag store, not from the node.
+//! Read of tag values: the latest state from the tag store.
 //!
-//! The address space holds a tag's value as of its last *change*: that is all
-//! subscriptions need, and pushing every unchanged response would cost the
-//! most when the most tags are polled. A Read, though, asks for the latest
-//! state, and a SCADA judges freshness by its `SourceTimestamp`: so a Read of a
-//! tag takes value, status and the time of the latest response from the
-//! store, as `/api/tags` does. The node still decides whether the read is
-//! allowed (access level, index range, encoding), and every other node and
-//! attribute is read from the address space as before.
+//! A Read asks for the latest state, and a SCADA judges freshness by its
+//! `SourceTimestamp`: so a Read of a tag carries value, status and the time of
+//! the latest response from the store, as `/api/tags` does, and the server's
+//! time as `ServerTimestamp`.
 
-use opcua::server::address_space::AddressSpace;
-use opcua::server::node_manager::{ParsedReadValueId, RequestContext};
-use opcua::types::{AttributeId, DataValue, DateTime, NumericRange, TimestampsToReturn};
-
-use super::nodes::NodeMap;
-use super::values::data_value;
-use crate::tags::TagStore;
-
-/// The values of `nodes`, in order: tags from the store, the rest from `space`.
-pub(super) fn read_values(
-    store: &TagStore,
-    map: &NodeMap,
-    space: &AddressSpace,
-    context: &RequestContext,
-    nodes: &[&ParsedReadValueId],
-    max_age: f64,
-    timestamps: TimestampsToReturn,
-) -> Vec<DataValue> {
-    nodes
-        .iter()
-        .map(|n| {
-            let from_store = n.attribute_id == AttributeId::Value
-                && n.index_range == NumericRange::None
-                && space.validate_node_read(context, n).is_ok();
-            let latest = from_store
-                .then(|| map.by_node.get(&n.node_id))
-                .flatten()
-                .and_then(|id| store.snapshot(*id));
-            match latest {
-                Some(s) => with_timestamps(
-                    data_value(s.value.as_ref(), s.quality, s.source_time, DateTime::now()),
-                    timestamps,
-                ),
-                None => space.read(context, n, max_age, timestamps),
-            }
-        })
-        .collect()
-}
+use opcua::types::{DataValue, TimestampsToReturn};
 
 /// Keep only the timestamps the client asked for (OPC UA Part 4, 7.40).
-fn with_timestamps(mut dv: DataValue, timestamps: TimestampsToReturn) -> DataValue {
+pub(super) fn with_timestamps(mut dv: DataValue, timestamps: TimestampsToReturn) -> DataValue {
     match timestamps {
         TimestampsToReturn::Both => {}
         TimestampsToReturn::Source => dv.server_timestamp = None,
@@ -65,6 +24,7 @@ fn with_timestamps(mut dv: DataValue, timestamps: TimestampsToReturn) -> DataVal
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opcua::types::DateTime;
 
     fn stamped() -> DataValue {
         DataValue {

@@ -80,3 +80,39 @@ pub(crate) async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, Stri
         .unwrap_or(0);
     (status, head.to_owned(), body.to_owned())
 }
+
+/// An anonymous OPC UA session on a `none` endpoint, with its event loop
+/// running; the client's own certificate is made under `pki`.
+pub(crate) async fn opcua_session(
+    endpoint_url: &str,
+    pki: &std::path::Path,
+) -> (
+    Arc<opcua::client::Session>,
+    tokio::task::JoinHandle<opcua::types::StatusCode>,
+) {
+    use opcua::client::{ClientBuilder, IdentityToken};
+    use opcua::types::{EndpointDescription, MessageSecurityMode, UserTokenPolicy};
+    let mut client = ClientBuilder::new()
+        .application_name("edge-gateway test client")
+        .application_uri("urn:edge-gateway:test-client")
+        .pki_dir(pki)
+        .create_sample_keypair(true)
+        .trust_server_certs(true)
+        .session_retry_limit(3)
+        .client()
+        .expect("client config");
+    let endpoint: EndpointDescription = (
+        endpoint_url,
+        "None",
+        MessageSecurityMode::None,
+        UserTokenPolicy::anonymous(),
+    )
+        .into();
+    let (session, event_loop) = client
+        .connect_to_matching_endpoint(endpoint, IdentityToken::Anonymous)
+        .await
+        .expect("anonymous session on the none endpoint");
+    let event_loop = event_loop.spawn();
+    session.wait_for_connection().await;
+    (session, event_loop)
+}
