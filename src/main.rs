@@ -235,7 +235,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     };
     match command {
         Command::Run => {
-            runtime()?.block_on(app::run::run(&config, Some(&cli.config), shutdown_signal()))?;
+            runtime()?.block_on(app::run::run(config, Some(&cli.config), shutdown_signal()))?;
         }
         Command::Check => {
             let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());

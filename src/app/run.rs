@@ -18,9 +18,10 @@ use crate::systemd;
 use crate::tags::TagStore;
 
 /// Run the gateway (and the simulator, when enabled) until `shutdown` resolves.
-/// `config_path` is re-validated on SIGHUP (systemd's `ExecReload`).
+/// `config_path` is re-validated on SIGHUP (systemd's `ExecReload`). The
+/// config is dropped once everything is started: each part keeps what it needs.
 pub async fn run(
-    config: &Config,
+    config: Config,
     config_path: Option<&Path>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
@@ -33,7 +34,7 @@ pub async fn run(
         Some(s) if s.enabled => Some(start_simulator(s, None).await?),
         _ => None,
     };
-    let engine = Arc::new(Engine::start(config));
+    let engine = Arc::new(Engine::start(&config));
     let state = AppState {
         store: engine.store().clone(),
         counters: engine.counters().clone(),
@@ -51,7 +52,7 @@ pub async fn run(
         })?;
     let _opcua = match &config.opcua {
         Some(o) => {
-            Some(crate::opcua::start(config, o, engine.clone(), engine.health().clone()).await?)
+            Some(crate::opcua::start(&config, o, engine.clone(), engine.health().clone()).await?)
         }
         None => None,
     };
@@ -62,6 +63,7 @@ pub async fn run(
         config.devices.len(),
         engine.store().len()
     ));
+    drop(config);
     let supervisor = tokio::spawn(supervise(
         engine.store().clone(),
         engine.health().clone(),
