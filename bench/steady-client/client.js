@@ -52,6 +52,9 @@ const { OPCUACertificateManager } = require("node-opcua-certificate-manager");
 
 /** Read limit node: Server/ServerCapabilities/OperationLimits/MaxMonitoredItemsPerCall. */
 const MAX_ITEMS_PER_CALL = "Server_ServerCapabilities_OperationLimits_MaxMonitoredItemsPerCall";
+/** StatusCode severity bits (Good = 00) and the DataValue InfoBits Overflow bit (OPC UA Part 4, 7.39.1). */
+const SEVERITY_MASK = 0xc0000000;
+const OVERFLOW_BIT = 0x80;
 /** How long shutdown (closing the session) may take before the client exits anyway. */
 const SHUTDOWN_MS = 5000;
 
@@ -89,7 +92,8 @@ async function main() {
         keepalives: 0,
         sequence_gaps: 0, // NotificationMessages the client never saw (sequence numbers skipped)
         status_changes: 0, // StatusChangeNotifications (e.g. subscription timed out)
-        bad_values: 0, // notifications whose StatusCode is not Good
+        not_good: 0, // notifications whose StatusCode is Uncertain or Bad
+        overflow: 0, // notifications with the Overflow info bit (values dropped from the queue)
     };
     let lastSeq = null;
     let stopping = false;
@@ -163,7 +167,9 @@ async function main() {
             if (n.monitoredItems) {
                 counts.notifications += n.monitoredItems.length;
                 for (const m of n.monitoredItems) {
-                    if (m.value && m.value.statusCode && m.value.statusCode.value !== 0) counts.bad_values += 1;
+                    const code = m.value && m.value.statusCode ? m.value.statusCode.value : 0;
+                    if (code & SEVERITY_MASK) counts.not_good += 1;
+                    if (code & OVERFLOW_BIT) counts.overflow += 1;
                 }
             } else if (n.schema && n.schema.name === "StatusChangeNotification") {
                 counts.status_changes += 1;
