@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{config, http_get, start_sim, wait_until};
+use common::{config, http_get, http_get_with, start_sim, wait_until};
 use edge_gateway::engine::Engine;
 use edge_gateway::http::metrics::MetricsOptions;
 use edge_gateway::http::{self, AppState};
@@ -174,6 +174,61 @@ fn promtool_check(body: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn metrics_are_gzipped_for_a_scraper_that_asks_and_plain_otherwise() {
+    use std::io::Read as _;
+    let (_sim, addr) =
+        start_sim("[[simulator.register]]\naddress = \"30001\"\ntype = \"f32\"\nvalue = 230.1\n")
+            .await;
+    let engine = Engine::start(&config(&two_devices(addr, common::dead_port())));
+    let store = engine.store().clone();
+    let voltage = store.find("meter", "voltage").unwrap();
+    wait_until("voltage polled", WAIT, || {
+        store.snapshot(voltage).unwrap().value.is_some()
+    })
+    .await;
+    let http = serve(&engine, true).await;
+    // What Prometheus sends.
+    let (status, head, gz) = http_get_with(http, "/metrics", "Accept-Encoding: gzip\r\n").await;
+    assert_eq!(status, 200);
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(head.contains("vary: accept-encoding"), "{head}");
+    assert!(
+        head.contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    let mut body = String::new();
+    flate2::read::GzDecoder::new(gz.as_slice())
+        .read_to_string(&mut body)
+        .unwrap();
+    assert!(
+        body.contains(
+            "edge_gateway_tag_value{device=\"meter\",tag=\"voltage\",unit=\"V\"} 230.1\n"
+        ),
+        "{body}"
+    );
+    assert!(
+        gz.len() < body.len(),
+        "{} compressed, {} plain",
+        gz.len(),
+        body.len()
+    );
+    promtool_check(&body);
+    // Refused, or not asked for: plain, the same families.
+    for accept in ["Accept-Encoding: gzip;q=0, identity\r\n", ""] {
+        let (_, head, plain) = http_get_with(http, "/metrics", accept).await;
+        let head = head.to_ascii_lowercase();
+        assert!(!head.contains("content-encoding"), "{accept:?}: {head}");
+        let plain = String::from_utf8(plain).unwrap();
+        assert!(
+            plain.starts_with("# HELP edge_gateway_tag_value"),
+            "{plain}"
+        );
+        promtool_check(&plain);
+    }
 }
 
 #[tokio::test]

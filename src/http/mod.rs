@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use crate::health::Health;
 use crate::modbus::bus::Counters;
 use crate::tags::TagStore;
-use metrics::MetricsOptions;
+use metrics::{Encoding, MetricsOptions, MetricsRenderer};
 
 pub use health::devices_up;
 pub use time::rfc3339;
@@ -40,10 +40,20 @@ pub struct AppState {
     pub metrics: MetricsOptions,
 }
 
-/// Build the router.
+/// Build the router; the `/metrics` renderer (with every tag's series
+/// labels) is built here, once.
 pub fn router(state: AppState) -> Router {
+    let renderer = Arc::new(MetricsRenderer::new(
+        state.store.clone(),
+        state.counters.clone(),
+        state.health.clone(),
+        state.metrics.clone(),
+    ));
     Router::new()
-        .route("/metrics", get(scrape))
+        .route(
+            "/metrics",
+            get(move |headers: HeaderMap| scrape(renderer.clone(), headers)),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/api/tags", get(api::tags))
@@ -67,11 +77,39 @@ pub async fn serve(
     Ok((bound, task))
 }
 
-/// `/metrics`: rendered whole at each scrape.
-async fn scrape(State(s): State<AppState>) -> impl IntoResponse {
-    let body = metrics::render(&s.store, &s.counters, &s.health, &s.metrics);
-    (
-        [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+/// `/metrics`: rendered whole at each scrape, gzipped when the scraper
+/// accepts it. A large scrape takes milliseconds of CPU, so it is rendered on
+/// the blocking pool rather than on a runtime worker that serves OPC UA.
+async fn scrape(renderer: Arc<MetricsRenderer>, headers: HeaderMap) -> impl IntoResponse {
+    let wanted = Encoding::negotiate(
+        headers
+            .get_all(header::ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    let body = tokio::task::spawn_blocking(move || renderer.body(wanted)).await;
+    let (encoding, body) = match body {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "rendering /metrics failed");
+            return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let mut response = (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(metrics::CONTENT_TYPE),
+            ),
+            (header::VARY, HeaderValue::from_static("accept-encoding")),
+        ],
         body,
     )
+        .into_response();
+    if encoding == Encoding::Gzip {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
 }

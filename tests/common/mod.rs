@@ -60,25 +60,41 @@ pub(crate) fn dead_port() -> SocketAddr {
 
 /// A plain HTTP/1.1 GET on loopback: (status, headers, body).
 pub(crate) async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    let (status, head, body) = http_get_with(addr, path, "").await;
+    (status, head, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// GET `path` with extra request header lines (each ending in `\r\n`); the
+/// status, the response head and the body as sent (not decoded).
+pub(crate) async fn http_get_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &str,
+) -> (u16, String, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connect to the HTTP server");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let req =
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.expect("send request");
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw))
         .await
         .expect("response within 10 s")
         .expect("read response");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = raw.get(split + 4..).unwrap_or_default().to_vec();
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    (status, head.to_owned(), body.to_owned())
+    (status, head, body)
 }
 
 /// An anonymous OPC UA session on a `none` endpoint, with its event loop
