@@ -128,7 +128,7 @@ pub fn check_report(config: &Config) -> CheckReport {
             describe_device(&mut out, d);
             total_requests += d.blocks.len();
             total_naive += plan::naive_requests(&d.spans);
-            total_tags += d.config.tags.len();
+            total_tags += d.tags.len();
             if let Transport::Rtu { serial, .. } = &d.config.transport {
                 let cycle: Duration = d
                     .blocks

@@ -256,6 +256,46 @@ pub struct DeviceConfig {
     pub tags: Vec<TagConfig>,
 }
 
+impl DeviceConfig {
+    /// A copy of the device's settings without its tags, for a bus plan that
+    /// keeps its own compact copy of each tag.
+    #[must_use]
+    pub fn without_tags(&self) -> DeviceConfig {
+        let DeviceConfig {
+            name,
+            transport,
+            unit,
+            poll,
+            timeout,
+            retries,
+            limits,
+            stale_after,
+            pause_after_connect,
+            pause_between_requests,
+            demote_after,
+            demote_for,
+            backoff,
+            tags: _,
+        } = self;
+        DeviceConfig {
+            name: name.clone(),
+            transport: transport.clone(),
+            unit: *unit,
+            poll: *poll,
+            timeout: *timeout,
+            retries: *retries,
+            limits: *limits,
+            stale_after: *stale_after,
+            pause_after_connect: *pause_after_connect,
+            pause_between_requests: *pause_between_requests,
+            demote_after: *demote_after,
+            demote_for: *demote_for,
+            backoff: *backoff,
+            tags: Vec::new(),
+        }
+    }
+}
+
 /// One tag of a device.
 #[derive(Debug, Clone)]
 pub struct TagConfig {

@@ -5,16 +5,32 @@
 use super::super::link::Target;
 use super::super::plan::{self, Block, Span};
 use crate::config::{Config, DeviceConfig, Transport};
+use crate::modbus::codec::Encoding;
+use crate::tags::Kind;
 use crate::tags::{DeviceId, TagId};
+
+/// What a bus task needs of one tag to read, decode and write it; names,
+/// units and descriptions stay in the store's `TagMeta`, once.
+#[derive(Debug, Clone)]
+pub struct PolledTag {
+    pub kind: Kind,
+    /// 0-based protocol address.
+    pub address: u16,
+    pub encoding: Encoding,
+    pub writable: bool,
+}
 
 /// A device with its read plan.
 #[derive(Debug, Clone)]
 pub struct DevicePlan {
     /// Index of the device in the config and the store.
     pub id: DeviceId,
+    /// The device's settings; its tags are in `tags`, not here.
     pub config: DeviceConfig,
-    /// Store id of each tag, by tag index within the device.
-    pub tag_ids: Vec<TagId>,
+    /// Store id of the device's first tag; tag `i` of the device is `first_tag + i`.
+    pub first_tag: TagId,
+    /// Each tag, by tag index within the device.
+    pub tags: Vec<PolledTag>,
     /// Footprint of each tag, by tag index within the device.
     pub spans: Vec<Span>,
     pub blocks: Vec<Block>,
@@ -22,7 +38,7 @@ pub struct DevicePlan {
 
 impl DevicePlan {
     /// Plan a device whose first tag has store id `first_tag`.
-    pub fn new(id: DeviceId, config: DeviceConfig, first_tag: TagId) -> Self {
+    pub fn new(id: DeviceId, config: &DeviceConfig, first_tag: TagId) -> Self {
         let spans: Vec<Span> = config
             .tags
             .iter()
@@ -35,16 +51,29 @@ impl DevicePlan {
             })
             .collect();
         let blocks = plan::plan(&spans, &config.limits);
-        let tag_ids = (0..config.tags.len())
-            .map(|i| TagId::new(first_tag.index() + i))
+        let tags = config
+            .tags
+            .iter()
+            .map(|t| PolledTag {
+                kind: t.kind,
+                address: t.address,
+                encoding: t.encoding.clone(),
+                writable: t.writable,
+            })
             .collect();
         DevicePlan {
             id,
-            config,
-            tag_ids,
+            config: config.without_tags(),
+            first_tag,
+            tags,
             spans,
             blocks,
         }
+    }
+
+    /// Store id of tag `index` of this device.
+    pub fn tag_id(&self, index: usize) -> Option<TagId> {
+        (index < self.tags.len()).then(|| TagId::new(self.first_tag.index() + index))
     }
 }
 
@@ -76,7 +105,7 @@ pub fn plan_buses_with(
     let mut buses: Vec<BusPlan> = Vec::new();
     let mut next_tag = 0;
     for (id, dev) in config.devices.iter().enumerate() {
-        let plan = DevicePlan::new(DeviceId::new(id), dev.clone(), TagId::new(next_tag));
+        let plan = DevicePlan::new(DeviceId::new(id), dev, TagId::new(next_tag));
         next_tag += dev.tags.len();
         let key = match &dev.transport {
             Transport::Rtu { port, .. } => canonical_port(port)
@@ -180,7 +209,11 @@ host = "127.0.0.1:5020"
         let buses = plan_buses_with(&config(), |_| None);
         let ids: Vec<Vec<TagId>> = buses
             .iter()
-            .flat_map(|b| b.devices.iter().map(|d| d.tag_ids.clone()))
+            .flat_map(|b| {
+                b.devices
+                    .iter()
+                    .map(|d| (0..=d.tags.len()).map_while(|i| d.tag_id(i)).collect())
+            })
             .collect();
         let ids: Vec<Vec<usize>> = ids
             .iter()

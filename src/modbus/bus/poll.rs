@@ -166,7 +166,7 @@ impl Bus {
         };
         let (at, now) = (SystemTime::now(), Instant::now());
         for &t in &block.tags {
-            if let Some(&id) = dev.plan.tag_ids.get(t) {
+            if let Some(id) = dev.plan.tag_id(t) {
                 self.store.set_failed(id, cause, at, now);
             }
         }
@@ -280,11 +280,9 @@ impl Bus {
 fn store_block(store: &TagStore, plan: &DevicePlan, block: &Block, response: &Response) {
     let (at, now) = (SystemTime::now(), Instant::now());
     for &t in &block.tags {
-        let (Some(&id), Some(span), Some(tag)) = (
-            plan.tag_ids.get(t),
-            plan.spans.get(t),
-            plan.config.tags.get(t),
-        ) else {
+        let (Some(id), Some(span), Some(tag)) =
+            (plan.tag_id(t), plan.spans.get(t), plan.tags.get(t))
+        else {
             continue;
         };
         let offset = usize::from(span.address.saturating_sub(block.start));
@@ -300,7 +298,8 @@ fn store_block(store: &TagStore, plan: &DevicePlan, block: &Block, response: &Re
         match decoded {
             Some(Ok(value)) => store.set_good(id, value, at, now),
             Some(Err(e)) => {
-                tracing::debug!(device = %plan.config.name, tag = %tag.name, error = %e, "decode failed");
+                let tag = store.meta(id).map_or("?", |m| &*m.name);
+                tracing::debug!(device = %plan.config.name, tag, error = %e, "decode failed");
                 store.set_failed(id, BadCause::Decode, at, now);
             }
             None => store.set_failed(id, BadCause::Communication, at, now),

@@ -54,16 +54,28 @@ impl Bus {
                 }
                 let result = self.write(device, tag, value).await;
                 if let Err(e) = &result {
-                    let names = self.devices.iter().find(|d| d.plan.id == device).map(|d| {
-                        let tag = d.plan.config.tags.get(tag).map_or("?", |t| t.name.as_str());
-                        (d.plan.config.name.clone(), tag.to_owned())
-                    });
-                    let (device, tag) = names.unwrap_or_default();
-                    tracing::warn!(device = %device, tag = %tag, error = %e, "write failed");
+                    let (device, tag) = self.names(device, tag);
+                    tracing::warn!(device, tag, error = %e, "write failed");
                 }
                 let _ = reply.send(result);
             }
         }
+    }
+
+    /// Device and tag names for a log line, from the store.
+    fn names(&self, device: DeviceId, tag: usize) -> (&str, &str) {
+        let tag = self
+            .devices
+            .iter()
+            .find(|d| d.plan.id == device)
+            .and_then(|d| d.plan.tag_id(tag))
+            .and_then(|id| self.store.meta(id))
+            .map_or("?", |m| &*m.name);
+        let device = self
+            .store
+            .device_meta(device)
+            .map_or("?", |m| m.name.as_str());
+        (device, tag)
     }
 
     async fn write(
@@ -79,16 +91,11 @@ impl Bus {
             .ok_or_else(WriteError::unknown_tag)?;
         let cfg = dev
             .plan
-            .config
             .tags
             .get(tag)
             .ok_or_else(WriteError::unknown_tag)?
             .clone();
-        let id = *dev
-            .plan
-            .tag_ids
-            .get(tag)
-            .ok_or_else(WriteError::unknown_tag)?;
+        let id = dev.plan.tag_id(tag).ok_or_else(WriteError::unknown_tag)?;
         let (unit, timeout, pause) = (
             dev.plan.config.unit,
             dev.plan.config.timeout,
@@ -167,12 +174,8 @@ impl Bus {
         }
         self.store
             .set_written(id, written.clone(), SystemTime::now(), Instant::now());
-        let device_name = self
-            .devices
-            .iter()
-            .find(|d| d.plan.id == device)
-            .map_or("", |d| d.plan.config.name.as_str());
-        tracing::info!(device = %device_name, tag = %cfg.name, value = %written, "write acknowledged");
+        let (device, tag) = self.names(device, tag);
+        tracing::info!(device, tag, value = %written, "write acknowledged");
         Ok(written)
     }
 
