@@ -35,8 +35,7 @@ fn store(tags: usize) -> TagStore {
         (0..tags)
             .map(|t| TagMeta {
                 device: DeviceId::new(t / 100),
-                device_name: format!("device{}", t / 100),
-                name: format!("tag{t}"),
+                name: format!("tag{t}").into(),
                 data_type: DataType::F32,
                 unit: Some("kWh".into()),
                 description: None,

@@ -5,6 +5,7 @@
 //! reads and the `Engine` for writes (`write_id`); they never talk to a bus
 //! task directly.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
@@ -42,21 +43,24 @@ pub fn build_store(config: &Config) -> TagStore {
             stale_after: d.stale_after,
         })
         .collect();
+    // A unit is one of a handful ("V", "kWh", …): one copy serves every tag.
+    let mut units: HashMap<&str, Arc<str>> = HashMap::new();
     let tags = config
         .devices
         .iter()
         .enumerate()
-        .flat_map(|(i, d)| {
-            d.tags.iter().map(move |t| TagMeta {
-                device: DeviceId::new(i),
-                device_name: d.name.clone(),
-                name: t.name.clone(),
-                data_type: t.encoding.presented_type(),
-                unit: t.unit.clone(),
-                description: t.description.clone(),
-                writable: t.writable,
-                deadband: t.deadband,
-            })
+        .flat_map(|(i, d)| d.tags.iter().map(move |t| (i, t)))
+        .map(|(i, t)| TagMeta {
+            device: DeviceId::new(i),
+            name: t.name.as_str().into(),
+            data_type: t.encoding.presented_type(),
+            unit: t
+                .unit
+                .as_deref()
+                .map(|u| units.entry(u).or_insert_with(|| Arc::from(u)).clone()),
+            description: t.description.as_deref().map(Into::into),
+            writable: t.writable,
+            deadband: t.deadband,
         })
         .collect();
     TagStore::new(devices, tags)

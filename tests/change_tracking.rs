@@ -33,8 +33,7 @@ fn store() -> TagStore {
     let tags = (0..TAGS)
         .map(|i| TagMeta {
             device: DeviceId::new(0),
-            device_name: "farm".into(),
-            name: format!("t{i}"),
+            name: format!("t{i}").into(),
             data_type: DataType::U32,
             unit: None,
             description: None,

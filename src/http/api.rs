@@ -46,17 +46,22 @@ pub(super) async fn tags(
     let store = &s.store;
     let list: Vec<Json_> = store
         .tags()
-        .filter(|(_, m)| filter.device.as_ref().is_none_or(|d| *d == m.device_name))
+        .filter(|(_, m)| {
+            filter
+                .device
+                .as_ref()
+                .is_none_or(|d| d == store.device_name(m.device))
+        })
         .filter_map(|(id, m)| {
             let snap = store.snapshot(id)?;
             let (quality, cause, code) = quality_json(snap.quality);
             Some(json!({
-                "device": m.device_name,
-                "tag": m.name,
+                "device": store.device_name(m.device),
+                "tag": &*m.name,
                 "type": m.data_type,
                 "value": snap.usable_value().map_or(Json_::Null, crate::tags::Value::to_json),
-                "unit": m.unit,
-                "description": m.description,
+                "unit": m.unit.as_deref(),
+                "description": m.description.as_deref(),
                 "quality": quality,
                 "cause": cause,
                 "exception_code": code,

@@ -375,16 +375,15 @@ impl TagSpace {
                 } else {
                     AccessLevel::CURRENT_READ
                 };
-                let mut builder =
-                    VariableBuilder::new(&id, self.browse_name(node), meta.name.as_str())
-                        .data_type(data_type_id(meta.data_type))
-                        .value_rank(-1)
-                        .value(Variant::Empty)
-                        .access_level(access)
-                        .user_access_level(access)
-                        .minimum_sampling_interval(poll.as_secs_f64() * 1000.0);
+                let mut builder = VariableBuilder::new(&id, self.browse_name(node), &*meta.name)
+                    .data_type(data_type_id(meta.data_type))
+                    .value_rank(-1)
+                    .value(Variant::Empty)
+                    .access_level(access)
+                    .user_access_level(access)
+                    .minimum_sampling_interval(poll.as_secs_f64() * 1000.0);
                 if let Some(d) = &meta.description {
-                    builder = builder.description(d.as_str());
+                    builder = builder.description(&**d);
                 }
                 let mut var = variable(builder)?;
                 var.set_data_value(self.tag_value(t, now)?);
@@ -427,7 +426,7 @@ fn is_analog(meta: &TagMeta) -> bool {
 }
 
 fn name_of(store: &TagStore, id: TagId) -> &str {
-    store.meta(id).map_or("", |m| m.name.as_str())
+    store.meta(id).map_or("", |m| &*m.name)
 }
 
 fn folder(id: &NodeId, browse_name: QualifiedName, display: &str) -> ObjectBuilder {

@@ -15,7 +15,7 @@
 //!   marked after its new state is stored, so a consumer that finds the mark
 //!   reads that state or a later one.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -26,16 +26,19 @@ use super::{BadCause, DataType, DeviceId, Quality, TagId, Value};
 use crate::lock::lock;
 
 /// Static description of a tag: what consumers need to present it.
+///
+/// Held once per tag for the life of the gateway, so it is kept small: the
+/// device's name is in its `DeviceMeta` (`TagStore::device_name`), strings
+/// are boxed, and a unit is shared by every tag that has it.
 #[derive(Debug, Clone)]
 pub struct TagMeta {
     /// Index of the device in the config and in the store's device list.
     pub device: DeviceId,
-    pub device_name: String,
-    pub name: String,
+    pub name: Box<str>,
     /// The type a client sees (f64 when scaled).
     pub data_type: DataType,
-    pub unit: Option<String>,
-    pub description: Option<String>,
+    pub unit: Option<Arc<str>>,
+    pub description: Option<Box<str>>,
     pub writable: bool,
     pub deadband: Option<f64>,
 }
@@ -186,7 +189,7 @@ impl TagStore {
     pub fn find(&self, device: &str, tag: &str) -> Option<TagId> {
         self.metas
             .iter()
-            .position(|m| m.device_name == device && m.name == tag)
+            .position(|m| &*m.name == tag && self.device_name(m.device) == device)
             .map(TagId::new)
     }
 
@@ -289,6 +292,11 @@ impl TagStore {
         }
     }
 
+    /// The name of a device; empty for an unknown id.
+    pub fn device_name(&self, device: DeviceId) -> &str {
+        self.device_meta(device).map_or("", |m| m.name.as_str())
+    }
+
     /// Static description of a device.
     pub fn device_meta(&self, device: DeviceId) -> Option<&DeviceMeta> {
         self.devices.get(device.index()).map(|d| &d.meta)
@@ -330,7 +338,6 @@ mod tests {
             }],
             vec![TagMeta {
                 device: DeviceId::new(0),
-                device_name: "d".into(),
                 name: "t".into(),
                 data_type: DataType::F64,
                 unit: None,

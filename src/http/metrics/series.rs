@@ -46,13 +46,13 @@ impl TagSeries {
         let mut ends = Vec::with_capacity(store.len());
         for (_, meta) in store.tags() {
             text.extend_from_slice(TAG_VALUE.as_bytes());
-            labels(&mut text, &meta.device_name, &meta.name);
+            labels(&mut text, store.device_name(meta.device), &meta.name);
             text.extend_from_slice(b",unit=\"");
             text::escape(&mut text, meta.unit.as_deref().unwrap_or(""));
             text.extend_from_slice(b"\"} ");
             let value = text.len();
             text.extend_from_slice(TAG_GOOD.as_bytes());
-            labels(&mut text, &meta.device_name, &meta.name);
+            labels(&mut text, store.device_name(meta.device), &meta.name);
             text.extend_from_slice(b"} ");
             ends.push(Ends {
                 value,
@@ -136,7 +136,6 @@ mod tests {
     fn tag(name: &str, data_type: DataType, unit: Option<&str>) -> TagMeta {
         TagMeta {
             device: DeviceId::new(0),
-            device_name: "line \"3\"".into(),
             name: name.into(),
             data_type,
             unit: unit.map(Into::into),
