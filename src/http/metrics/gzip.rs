@@ -70,11 +70,39 @@ fn weight<'a>(params: impl Iterator<Item = &'a str>) -> Option<bool> {
     Some(accepted)
 }
 
-/// Append the gzip stream of `plain` to `out`.
-pub(super) fn compress(plain: &[u8], out: Vec<u8>, level: u32) -> std::io::Result<Vec<u8>> {
-    let mut gz = GzEncoder::new(out, Compression::new(level));
-    gz.write_all(plain)?;
-    gz.finish()
+/// A gzip stream being written into a buffer, fed piece by piece.
+pub(super) struct Stream {
+    encoder: GzEncoder<Vec<u8>>,
+    /// The first error; once set, further pieces are dropped.
+    error: Option<std::io::Error>,
+}
+
+impl Stream {
+    /// A stream that appends to `out` at `level`.
+    pub(super) fn new(out: Vec<u8>, level: u32) -> Self {
+        Stream {
+            encoder: GzEncoder::new(out, Compression::new(level)),
+            error: None,
+        }
+    }
+
+    /// Compress `piece` and empty it (keeping its capacity).
+    pub(super) fn write(&mut self, piece: &mut Vec<u8>) {
+        if self.error.is_none()
+            && let Err(e) = self.encoder.write_all(piece)
+        {
+            self.error = Some(e);
+        }
+        piece.clear();
+    }
+
+    /// The finished gzip stream, or the first error.
+    pub(super) fn finish(self) -> std::io::Result<Vec<u8>> {
+        match self.error {
+            Some(e) => Err(e),
+            None => self.encoder.finish(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -134,7 +162,11 @@ mod tests {
     #[test]
     fn compressed_bodies_decompress_to_the_original() {
         let plain = "edge_gateway_tag_good{device=\"d\",tag=\"t\"} 1\n".repeat(1000);
-        let gz = compress(plain.as_bytes(), Vec::new(), GZIP_LEVEL).unwrap();
+        let mut stream = Stream::new(Vec::new(), GZIP_LEVEL);
+        for piece in plain.as_bytes().chunks(1000) {
+            stream.write(&mut piece.to_vec());
+        }
+        let gz = stream.finish().unwrap();
         assert!(gz.len() * 10 < plain.len(), "{} bytes", gz.len());
         let mut back = String::new();
         flate2::read::GzDecoder::new(gz.as_slice())

@@ -9,11 +9,12 @@
 //! store, which both client crates would need a custom collector for, and the
 //! classic format is the one `promtool check metrics` lints.
 //!
-//! A scrape of 100,000 tags is about 17 MB, so the work per tag is kept to a
-//! copy and a number: the labels are escaped once (`series`), numbers are
-//! formatted without `core::fmt` (`text`), the body buffers are kept for the
-//! next scrape (`pool`), and the body is gzipped when the scraper accepts it
-//! (`gzip`).
+//! A scrape of 100,000 tags is about 15 MB of text, so the work per tag is
+//! kept to a few copies and a number: the labels are escaped once
+//! (`series`), numbers are formatted without `core::fmt` (`text`), the body
+//! buffers are kept for the next scrape (`pool`), and the body is gzipped as
+//! it is rendered when the scraper accepts gzip (`gzip`), so that the plain
+//! text of a Prometheus scrape never exists whole.
 
 mod gzip;
 mod pool;
@@ -57,8 +58,8 @@ pub struct MetricsRenderer {
     counters: Arc<Counters>,
     health: Arc<Health>,
     opts: MetricsOptions,
-    /// The tag series prefixes of `store`; empty without `tag_values`.
-    series: TagSeries,
+    /// The tag series labels of `store`; `None` without `tag_values`.
+    series: Option<TagSeries>,
     /// `le` label values of the poll histogram, `+Inf` last.
     buckets: Vec<String>,
     /// Plain bodies, kept between scrapes.
@@ -76,11 +77,13 @@ impl MetricsRenderer {
         health: Arc<Health>,
         opts: MetricsOptions,
     ) -> Self {
-        let series = if opts.tag_values {
-            TagSeries::new(&store)
-        } else {
-            TagSeries::default()
-        };
+        let series = opts.tag_values.then(|| TagSeries::new(&store)).flatten();
+        if opts.tag_values && series.is_none() {
+            tracing::warn!(
+                tags = store.len(),
+                "too many tag labels or units for /metrics; the per-tag series are left out"
+            );
+        }
         let buckets = POLL_BUCKETS
             .iter()
             .map(|b| {
@@ -102,12 +105,15 @@ impl MetricsRenderer {
         }
     }
 
-    /// Append every metric to `out`.
-    pub fn render_into(&self, out: &mut Vec<u8>) {
-        if self.opts.tag_values {
-            self.series.render(out, &self.store);
+    /// Append every metric to `out`, handing `out` to `spill` now and then
+    /// (after each large stretch and each family) so that it can be drained.
+    pub fn render_into(&self, out: &mut Vec<u8>, spill: &mut dyn FnMut(&mut Vec<u8>)) {
+        if let Some(series) = &self.series {
+            series.render(out, &self.store, spill);
+            spill(out);
         }
         self.render_devices(out);
+        spill(out);
         header(
             out,
             "edge_gateway_opcua_sessions",
@@ -141,24 +147,29 @@ impl MetricsRenderer {
     /// The body of one scrape in `wanted` encoding, and the encoding it is in
     /// (plain if compression failed). Its buffer goes back to the renderer
     /// when the response drops it, for the next scrape to reuse.
+    ///
+    /// A gzipped body is compressed as it is rendered, in pieces of about
+    /// 64 KiB: the plain text of a large scrape never exists whole.
     pub fn body(&self, wanted: Encoding) -> (Encoding, Bytes) {
+        if wanted == Encoding::Gzip {
+            let mut gzipped = self.gzipped.take();
+            let mut stream = gzip::Stream::new(std::mem::take(gzipped.buf()), GZIP_LEVEL);
+            let mut piece = Vec::with_capacity(2 * series::SPILL_AT);
+            self.render_into(&mut piece, &mut |p| stream.write(p));
+            stream.write(&mut piece);
+            match stream.finish() {
+                Ok(out) => {
+                    *gzipped.buf() = out;
+                    return (Encoding::Gzip, gzipped.into_bytes());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "gzip of /metrics failed; sending it plain");
+                }
+            }
+        }
         let mut plain = self.plain.take();
-        self.render_into(plain.buf());
-        if wanted == Encoding::Identity {
-            return (Encoding::Identity, plain.into_bytes());
-        }
-        let mut gzipped = self.gzipped.take();
-        let out = std::mem::take(gzipped.buf());
-        match gzip::compress(plain.as_ref(), out, GZIP_LEVEL) {
-            Ok(out) => {
-                *gzipped.buf() = out;
-                (Encoding::Gzip, gzipped.into_bytes())
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "gzip of /metrics failed; sending it plain");
-                (Encoding::Identity, plain.into_bytes())
-            }
-        }
+        self.render_into(plain.buf(), &mut |_| {});
+        (Encoding::Identity, plain.into_bytes())
     }
 
     fn render_devices(&self, out: &mut Vec<u8>) {

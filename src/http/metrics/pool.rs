@@ -8,7 +8,9 @@
 //! is still being sent) allocates one sized like the last body.
 //!
 //! Bound: a pool keeps one buffer, so what stays allocated between scrapes is
-//! one plain and one compressed body, the size of the largest recent scrape.
+//! one compressed body (Prometheus asks for gzip) and, only once something
+//! scraped without gzip, one plain body: each the size of the largest recent
+//! scrape of its kind.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,25 +1,23 @@
 //! The per-tag series: `edge_gateway_tag_value` and `edge_gateway_tag_good`.
 //!
 //! Their label sets never change while the gateway runs (the store is built
-//! once and tag ids are indexes), so each tag's series name and escaped
+//! once and tag ids are indexes), so each tag's escaped `device` and `tag`
 //! labels are rendered once, when the HTTP server starts, into one block of
-//! text; a scrape copies a tag's prefix and writes only its value. Samples
-//! come in the order the first renderer wrote them: every value in tag id
-//! order, then every good flag in tag id order.
+//! text, and each distinct `unit` label once; a scrape copies a tag's labels
+//! and writes only its value. That costs about 40 bytes per tag (4 MB at
+//! 100,000 tags), where whole pre-rendered lines would cost three times as
+//! much. Samples come in the order the first renderer wrote them: every
+//! value in tag id order, then every good flag in tag id order.
+
+use std::collections::HashMap;
 
 use super::text;
 use super::{TAG_GOOD, TAG_VALUE, header};
 use crate::tags::{Quality, TagId, TagStore};
 
-/// The prefixes of one tag, as ends in `TagSeries::text`; each starts where
-/// the previous one ends.
-#[derive(Debug, Clone, Copy)]
-struct Ends {
-    /// End of `edge_gateway_tag_value{device="…",tag="…",unit="…"} `.
-    value: usize,
-    /// End of `edge_gateway_tag_good{device="…",tag="…"} `, right after the value prefix.
-    good: usize,
-}
+/// Output is handed to `spill` about this often, so that a gzipped scrape
+/// never holds the whole plain body.
+pub(super) const SPILL_AT: usize = 64 * 1024;
 
 /// What a scrape saw of one tag in the value pass, for the good pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,40 +28,74 @@ enum Seen {
     Missing,
 }
 
-/// Every tag's series prefixes, rendered once per store.
+/// Every tag's labels, rendered once per store.
 #[derive(Debug, Default)]
 pub(super) struct TagSeries {
-    /// Every prefix, back to back in tag id order.
-    text: Vec<u8>,
-    /// Per tag, in tag id order.
-    ends: Vec<Ends>,
+    /// `{device="…",tag="…"` of every tag, back to back in tag id order.
+    labels: Vec<u8>,
+    /// Per tag, in tag id order: where its labels end in `labels`.
+    ends: Vec<u32>,
+    /// Per tag, in tag id order: its entry in `units`.
+    unit_of: Vec<u16>,
+    /// `,unit="…"} ` for each distinct unit.
+    units: Vec<Box<[u8]>>,
 }
 
 impl TagSeries {
-    /// Render the prefixes of every tag in `store`.
-    pub(super) fn new(store: &TagStore) -> Self {
-        let mut text = Vec::with_capacity(store.len() * 128);
-        let mut ends = Vec::with_capacity(store.len());
+    /// Render the labels of every tag in `store`; `None` if they do not fit
+    /// the compact layout (over 4 GB of labels or 65,536 distinct units),
+    /// far beyond any real gateway.
+    pub(super) fn new(store: &TagStore) -> Option<Self> {
+        let mut series = TagSeries {
+            labels: Vec::with_capacity(store.len() * 32),
+            ends: Vec::with_capacity(store.len()),
+            unit_of: Vec::with_capacity(store.len()),
+            units: Vec::new(),
+        };
+        let mut unit_index: HashMap<&str, u16> = HashMap::new();
         for (_, meta) in store.tags() {
-            text.extend_from_slice(TAG_VALUE.as_bytes());
-            labels(&mut text, store.device_name(meta.device), &meta.name);
-            text.extend_from_slice(b",unit=\"");
-            text::escape(&mut text, meta.unit.as_deref().unwrap_or(""));
-            text.extend_from_slice(b"\"} ");
-            let value = text.len();
-            text.extend_from_slice(TAG_GOOD.as_bytes());
-            labels(&mut text, store.device_name(meta.device), &meta.name);
-            text.extend_from_slice(b"} ");
-            ends.push(Ends {
-                value,
-                good: text.len(),
-            });
+            let labels = &mut series.labels;
+            labels.extend_from_slice(b"{device=\"");
+            text::escape(labels, store.device_name(meta.device));
+            labels.extend_from_slice(b"\",tag=\"");
+            text::escape(labels, &meta.name);
+            labels.push(b'"');
+            series.ends.push(u32::try_from(labels.len()).ok()?);
+            let unit = meta.unit.as_deref().unwrap_or("");
+            let index = if let Some(i) = unit_index.get(unit) {
+                *i
+            } else {
+                let i = u16::try_from(series.units.len()).ok()?;
+                let mut suffix = b",unit=\"".to_vec();
+                text::escape(&mut suffix, unit);
+                suffix.extend_from_slice(b"\"} ");
+                series.units.push(suffix.into_boxed_slice());
+                unit_index.insert(unit, i);
+                i
+            };
+            series.unit_of.push(index);
         }
-        TagSeries { text, ends }
+        Some(series)
     }
 
-    /// Append both families for the store's current state.
-    pub(super) fn render(&self, out: &mut Vec<u8>, store: &TagStore) {
+    /// The labels of tag `i` (the slice after the previous tag's end).
+    fn labels(&self, i: usize) -> &[u8] {
+        let start = i
+            .checked_sub(1)
+            .and_then(|p| self.ends.get(p))
+            .map_or(0, |e| *e as usize);
+        let end = self.ends.get(i).map_or(start, |e| *e as usize);
+        self.labels.get(start..end).unwrap_or_default()
+    }
+
+    /// Append both families for the store's current state, handing `out` to
+    /// `spill` whenever it holds more than `SPILL_AT` bytes.
+    pub(super) fn render(
+        &self,
+        out: &mut Vec<u8>,
+        store: &TagStore,
+        spill: &mut dyn FnMut(&mut Vec<u8>),
+    ) {
         header(
             out,
             TAG_VALUE,
@@ -73,10 +105,7 @@ impl TagSeries {
         // One snapshot per tag serves both families, so a scrape never shows a
         // tag good without its value, or the reverse.
         let mut seen = Vec::with_capacity(self.ends.len());
-        let mut start = 0;
-        for (i, ends) in self.ends.iter().enumerate() {
-            let prefix = self.text.get(start..ends.value).unwrap_or_default();
-            start = ends.good;
+        for (i, unit) in self.unit_of.iter().enumerate() {
             let Some(snap) = store.snapshot(TagId::new(i)) else {
                 seen.push(Seen::Missing);
                 continue;
@@ -88,12 +117,17 @@ impl TagSeries {
             });
             if let Some(v) = snap.usable_value() {
                 let mark = out.len();
-                out.extend_from_slice(prefix);
+                out.extend_from_slice(TAG_VALUE.as_bytes());
+                out.extend_from_slice(self.labels(i));
+                out.extend_from_slice(self.units.get(usize::from(*unit)).map_or(b"", |u| u));
                 if text::value(out, v) {
                     out.push(b'\n');
                 } else {
                     out.truncate(mark);
                 }
+            }
+            if out.len() > SPILL_AT {
+                spill(out);
             }
         }
         header(
@@ -102,26 +136,20 @@ impl TagSeries {
             "gauge",
             "1 when the tag's quality is good, else 0.",
         );
-        for (ends, seen) in self.ends.iter().zip(seen) {
-            let prefix = self.text.get(ends.value..ends.good).unwrap_or_default();
+        for (i, seen) in seen.into_iter().enumerate() {
             let flag: &[u8] = match seen {
-                Seen::Good => b"1\n",
-                Seen::NotGood => b"0\n",
+                Seen::Good => b"} 1\n",
+                Seen::NotGood => b"} 0\n",
                 Seen::Missing => continue,
             };
-            out.extend_from_slice(prefix);
+            out.extend_from_slice(TAG_GOOD.as_bytes());
+            out.extend_from_slice(self.labels(i));
             out.extend_from_slice(flag);
+            if out.len() > SPILL_AT {
+                spill(out);
+            }
         }
     }
-}
-
-/// `{device="…",tag="…"` without the closing brace.
-fn labels(out: &mut Vec<u8>, device: &str, tag: &str) {
-    out.extend_from_slice(b"{device=\"");
-    text::escape(out, device);
-    out.extend_from_slice(b"\",tag=\"");
-    text::escape(out, tag);
-    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -167,9 +195,9 @@ mod tests {
         store.set_good(TagId::new(0), Value::F32(230.1), at, now);
         store.set_failed(TagId::new(1), BadCause::Communication, at, now);
         store.set_good(TagId::new(2), Value::String("AB".into()), at, now);
-        let series = TagSeries::new(&store);
+        let series = TagSeries::new(&store).unwrap();
         let mut out = Vec::new();
-        series.render(&mut out, &store);
+        series.render(&mut out, &store, &mut |_| {});
         let d = "device=\"line \\\"3\\\"\"";
         assert_eq!(
             String::from_utf8(out).unwrap(),
@@ -185,5 +213,49 @@ mod tests {
                  edge_gateway_tag_good{{{d},tag=\"new\\\\line\"}} 0\n"
             )
         );
+    }
+
+    /// Output handed out in pieces adds up to the output written whole, and
+    /// no piece is much over `SPILL_AT`.
+    #[test]
+    fn spilled_pieces_add_up_to_the_whole_body() {
+        let tags: u16 = 5000;
+        let store = TagStore::new(
+            vec![DeviceMeta {
+                name: "farm".into(),
+                polled: true,
+                poll: Duration::from_secs(1),
+                stale_after: Duration::from_secs(3),
+            }],
+            (0..tags)
+                .map(|t| {
+                    tag(
+                        &format!("t{t}"),
+                        DataType::U16,
+                        Some(["V", "A", "kWh"][usize::from(t % 3)]),
+                    )
+                })
+                .collect(),
+        );
+        let (at, now) = (SystemTime::now(), Instant::now());
+        for t in 0..tags {
+            store.set_good(TagId::new(usize::from(t)), Value::U16(t), at, now);
+        }
+        let series = TagSeries::new(&store).unwrap();
+        assert_eq!(series.units.len(), 3);
+        let mut whole = Vec::new();
+        series.render(&mut whole, &store, &mut |_| {});
+        let (mut joined, mut pieces, mut out) = (Vec::new(), 0, Vec::new());
+        series.render(&mut out, &store, &mut |p| {
+            assert!(p.len() < SPILL_AT + 200, "{}", p.len());
+            joined.append(p);
+            pieces += 1;
+        });
+        joined.append(&mut out);
+        assert!(pieces > 2, "{pieces} pieces");
+        assert_eq!(joined, whole);
+        let text = String::from_utf8(whole).unwrap();
+        assert!(text.contains("edge_gateway_tag_value{device=\"farm\",tag=\"t4\",unit=\"A\"} 4\n"));
+        assert!(text.contains("edge_gateway_tag_good{device=\"farm\",tag=\"t4999\"} 1\n"));
     }
 }
