@@ -138,6 +138,7 @@ where
 }
 
 fn main() -> ExitCode {
+    edge_gateway::app::memory::fix_trim_threshold();
     let cli = Cli::parse();
     let filter = cli
         .log

@@ -8,6 +8,8 @@
 //! - `pki`: list, trust and reject OPC UA client certificates
 //! - `hash_password`: a password hash for `[[opcua.user]]`
 //!
+//! `memory` keeps the heap freed at start-up out of the daemon's resident set.
+//!
 //! Exit codes are part of the CLI contract and named here, beside the commands
 //! that cause them.
 
@@ -15,6 +17,7 @@ use std::net::SocketAddr;
 
 pub mod check;
 pub mod hash_password;
+pub mod memory;
 pub mod pki;
 pub mod read;
 pub mod run;

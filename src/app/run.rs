@@ -64,6 +64,7 @@ pub async fn run(
         engine.store().len()
     ));
     drop(config);
+    super::memory::release_free_memory();
     let supervisor = tokio::spawn(supervise(
         engine.store().clone(),
         engine.health().clone(),
