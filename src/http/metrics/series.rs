@@ -78,14 +78,16 @@ impl TagSeries {
         Some(series)
     }
 
-    /// The labels of tag `i` (the slice after the previous tag's end).
-    fn labels(&self, i: usize) -> &[u8] {
-        let start = i
-            .checked_sub(1)
-            .and_then(|p| self.ends.get(p))
-            .map_or(0, |e| *e as usize);
-        let end = self.ends.get(i).map_or(start, |e| *e as usize);
-        self.labels.get(start..end).unwrap_or_default()
+    /// The labels of every tag with its unit suffix, in tag id order.
+    fn each(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let mut start = 0;
+        self.ends.iter().zip(&self.unit_of).map(move |(end, unit)| {
+            let end = *end as usize;
+            let labels = self.labels.get(start..end).unwrap_or_default();
+            start = end;
+            let unit = self.units.get(usize::from(*unit)).map_or(&b""[..], |u| u);
+            (labels, unit)
+        })
     }
 
     /// Append both families for the store's current state, handing `out` to
@@ -105,7 +107,7 @@ impl TagSeries {
         // One snapshot per tag serves both families, so a scrape never shows a
         // tag good without its value, or the reverse.
         let mut seen = Vec::with_capacity(self.ends.len());
-        for (i, unit) in self.unit_of.iter().enumerate() {
+        for (i, (labels, unit)) in self.each().enumerate() {
             let Some(snap) = store.snapshot(TagId::new(i)) else {
                 seen.push(Seen::Missing);
                 continue;
@@ -118,8 +120,8 @@ impl TagSeries {
             if let Some(v) = snap.usable_value() {
                 let mark = out.len();
                 out.extend_from_slice(TAG_VALUE.as_bytes());
-                out.extend_from_slice(self.labels(i));
-                out.extend_from_slice(self.units.get(usize::from(*unit)).map_or(b"", |u| u));
+                out.extend_from_slice(labels);
+                out.extend_from_slice(unit);
                 if text::value(out, v) {
                     out.push(b'\n');
                 } else {
@@ -136,14 +138,14 @@ impl TagSeries {
             "gauge",
             "1 when the tag's quality is good, else 0.",
         );
-        for (i, seen) in seen.into_iter().enumerate() {
+        for ((labels, _), seen) in self.each().zip(seen) {
             let flag: &[u8] = match seen {
                 Seen::Good => b"} 1\n",
                 Seen::NotGood => b"} 0\n",
                 Seen::Missing => continue,
             };
             out.extend_from_slice(TAG_GOOD.as_bytes());
-            out.extend_from_slice(self.labels(i));
+            out.extend_from_slice(labels);
             out.extend_from_slice(flag);
             if out.len() > SPILL_AT {
                 spill(out);
