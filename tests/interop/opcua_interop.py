@@ -219,6 +219,38 @@ async def main():
             check("subscription delivers changes", len(changes) >= 3, len(changes))
             await sub.delete()
 
+            # Queues: a slow publishing interval (3 s) over a tag that changes
+            # every 1 s poll. A queue of one keeps the newest value and, by Part 4
+            # 5.13.1.5, never sets the Overflow bit; a queue of two drops values
+            # and marks the one after the gap.
+            OVERFLOW = 0x0480  # InfoType DataValue | Overflow
+            flags = {1: [], 2: []}
+
+            class Queues:
+                def datachange_notification(self, node, val, data):
+                    code = data.monitored_item.Value.StatusCode.value
+                    flags[data.monitored_item.ClientHandle].append(code & OVERFLOW == OVERFLOW)
+
+            sub = await c.create_subscription(3000, Queues())
+            items = []
+            for handle in (1, 2):
+                req = ua.MonitoredItemCreateRequest()
+                req.ItemToMonitor.NodeId = c.get_node(f"ns={ns};s=meter1.voltage_l1").nodeid
+                req.ItemToMonitor.AttributeId = ua.AttributeIds.Value
+                req.MonitoringMode = ua.MonitoringMode.Reporting
+                req.RequestedParameters.ClientHandle = handle
+                req.RequestedParameters.SamplingInterval = 0
+                req.RequestedParameters.QueueSize = handle
+                req.RequestedParameters.DiscardOldest = True
+                items.append(req)
+            await sub.create_monitored_items(items)
+            await asyncio.sleep(10)
+            await sub.delete()
+            check("queue size 1: newest value, no Overflow bit",
+                  len(flags[1]) >= 2 and not any(flags[1]), flags[1])
+            check("queue size 2: the Overflow bit (with InfoType DataValue) on a queue that dropped a value",
+                  any(flags[2]), flags[2])
+
             st = await status_of(c.get_node(f"ns={ns};s=plc1.speed_setpoint").write_value(ua.DataValue(ua.Variant(100.0, ua.VariantType.Double))))
             check("anonymous write refused", st == "BadUserAccessDenied", st)
 

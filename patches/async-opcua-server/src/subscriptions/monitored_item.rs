@@ -10,7 +10,7 @@ use opcua_types::{
     match_extension_object_owned, DataChangeFilter, DataValue, DateTime, EventFieldList,
     EventFilter, EventFilterResult, ExtensionObject, MonitoredItemCreateRequest,
     MonitoredItemModifyRequest, MonitoredItemNotification, MonitoringMode, NumericRange,
-    ParsedDataChangeFilter, StatusCode, TimestampsToReturn, Variant,
+    ParsedDataChangeFilter, StatusCode, StatusCodeInfoType, TimestampsToReturn, Variant,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -605,9 +605,21 @@ impl MonitoredItem {
         }
 
         let mut notification = notification.into();
-        if overflow {
+        // (edge-gateway patch.) Part 4, 5.13.1.5: the Overflow bit is set only
+        // when the queue is larger than one; a queue of one is a buffer that
+        // always holds the newest value, and replacing it loses nothing the
+        // client asked to keep.
+        if overflow && self.queue_size > 1 {
             if let Notification::MonitoredItemNotification(n) = &mut notification {
-                n.value.status = Some(n.value.status().set_overflow(true));
+                // (edge-gateway patch.) The info bits mean something only with
+                // InfoType DataValue (Part 4, 7.39); without it a client must
+                // ignore them, so the Overflow bit alone was never seen.
+                n.value.status = Some(
+                    n.value
+                        .status()
+                        .set_info_type(StatusCodeInfoType::DataValue)
+                        .set_overflow(true),
+                );
             }
             self.queue_overflow = true;
         }
@@ -1049,7 +1061,7 @@ pub(super) mod tests {
             assert_eq!(*v, idx as i32 + 1);
             // Last status code should have the overflow flag set.
             if idx == 4 {
-                assert_eq!(n.value.status, Some(StatusCode::Good.set_overflow(true)));
+                assert_eq!(n.value.status, Some(StatusCode::Good.set_info_type(StatusCodeInfoType::DataValue).set_overflow(true)));
             } else {
                 assert_eq!(n.value.status, Some(StatusCode::Good));
             }
