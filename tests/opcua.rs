@@ -11,12 +11,10 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{config, dead_port, start_sim, wait_until};
-use edge_gateway::engine::Engine;
 use edge_gateway::tags::DeviceId;
 use opcua::client::Session;
 use opcua::types::{
@@ -82,15 +80,7 @@ type = "u16"
         dead = dead_port()
     );
     let cfg = config(&text);
-    let engine = Arc::new(Engine::start(&cfg));
-    let server = edge_gateway::opcua::start(
-        &cfg,
-        cfg.opcua.as_ref().unwrap(),
-        engine.clone(),
-        engine.health().clone(),
-    )
-    .await
-    .expect("OPC UA server starts");
+    let (engine, server) = common::engine_with_opcua(&cfg).await;
     assert!(
         pki.join("own/cert.der").exists(),
         "own certificate made on first start"

@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{config, start_sim, wait_until};
-use edge_gateway::engine::Engine;
 use opcua::client::{DataChangeCallback, Session};
 use opcua::types::{
     AttributeId, BrowseDescription, BrowseDirection, BrowsePath, BrowseResultMask, DataValue,
@@ -92,15 +91,7 @@ async fn a_large_device_browses_translates_and_subscribes() {
         );
     }
     let cfg = config(&text);
-    let engine = Arc::new(Engine::start(&cfg));
-    let server = edge_gateway::opcua::start(
-        &cfg,
-        cfg.opcua.as_ref().unwrap(),
-        engine.clone(),
-        engine.health().clone(),
-    )
-    .await
-    .expect("OPC UA server starts");
+    let (engine, server) = common::engine_with_opcua(&cfg).await;
     let store = engine.store().clone();
     wait_until("every tag polled", WAIT, || {
         (0..TAGS).all(|i| {

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edge_gateway::config::Config;
+use edge_gateway::engine::Engine;
+use edge_gateway::opcua::OpcuaServer;
 use edge_gateway::sim::Simulator;
 use edge_gateway::tags::{Quality, TagStore, Value};
 
@@ -131,4 +133,19 @@ pub(crate) async fn opcua_session(
     let event_loop = event_loop.spawn();
     session.wait_for_connection().await;
     (session, event_loop)
+}
+
+/// The engine for `cfg` with its OPC UA server started (`cfg` must have
+/// `[opcua]`).
+pub(crate) async fn engine_with_opcua(cfg: &Config) -> (Arc<Engine>, OpcuaServer) {
+    let engine = Arc::new(Engine::start(cfg));
+    let server = edge_gateway::opcua::start(
+        cfg,
+        cfg.opcua.as_ref().expect("the config has [opcua]"),
+        engine.clone(),
+        engine.health().clone(),
+    )
+    .await
+    .expect("OPC UA server starts");
+    (engine, server)
 }
