@@ -51,12 +51,12 @@ fn main() {
         let timeout = Duration::from_secs(1);
         // Warm up: connect and fill caches.
         for _ in 0..100 {
-            let _ = link.call(1, Request::ReadInputRegisters(0, nregs), timeout).await;
+            let _ = link.call(1, Request::ReadInputRegisters(0, nregs), timeout, None).await;
         }
         let started = Instant::now();
         let mut failed = 0u32;
         for _ in 0..count {
-            match link.call(1, Request::ReadInputRegisters(0, nregs), timeout).await {
+            match link.call(1, Request::ReadInputRegisters(0, nregs), timeout, None).await {
                 Ok(Ok(_)) => {}
                 _ => failed += 1,
             }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::health::{self, Health};
@@ -134,7 +135,16 @@ impl Engine {
     /// Write a tag by store id and wait for the device; returns the value written
     /// (after scaling and rounding), which the store now holds. Authorization of
     /// the *user* is the caller's job; the tag's `writable` flag is checked here.
-    pub async fn write_id(&self, id: TagId, value: Value) -> Result<Value, WriteError> {
+    ///
+    /// Nothing is sent to the device for this write after `deadline`, and the
+    /// answer comes by then (plus `bus::WRITE_ANSWER_GRACE`): a caller that
+    /// answers its own client at the deadline is never followed by a request.
+    pub async fn write_id(
+        &self,
+        id: TagId,
+        value: Value,
+        deadline: Instant,
+    ) -> Result<Value, WriteError> {
         let meta = self.store.meta(id).ok_or_else(WriteError::unknown_tag)?;
         if !meta.writable {
             return Err(WriteError::not_writable());
@@ -155,6 +165,7 @@ impl Engine {
                 .checked_sub(first.index())
                 .ok_or_else(WriteError::unknown_tag)?,
             value,
+            deadline,
         )
         .await
     }

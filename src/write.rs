@@ -72,6 +72,15 @@ impl WriteError {
         )
     }
 
+    /// The caller's deadline passed before the write could be sent, or
+    /// before the bus was free; nothing more is sent for it.
+    pub fn deadline_passed() -> Self {
+        Self::new(
+            WriteErrorKind::Timeout,
+            "deadline passed before the device answered; nothing more is sent for this write",
+        )
+    }
+
     /// The device is unreachable.
     pub fn communication(detail: impl std::fmt::Display) -> Self {
         Self::new(

@@ -15,11 +15,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::fake::{frame, read_frame};
 use common::{config, tag, wait_until};
 use edge_gateway::engine::Engine;
 use edge_gateway::modbus::bus::Outcome;
 use edge_gateway::tags::{DeviceId, Quality, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 /// What the fake device does with the requests of one connection.
@@ -34,23 +35,10 @@ enum Script {
     Valid(u16),
 }
 
-/// Read one MBAP-framed request; returns (transaction id, unit, function).
+/// Read one request; returns (transaction id, unit, function).
 async fn read_request(s: &mut TcpStream) -> Option<(u16, u8, u8)> {
-    let mut hdr = [0u8; 7];
-    s.read_exact(&mut hdr).await.ok()?;
-    let len = usize::from(u16::from_be_bytes([hdr[4], hdr[5]]));
-    let mut pdu = vec![0u8; len.checked_sub(1)?];
-    s.read_exact(&mut pdu).await.ok()?;
-    Some((u16::from_be_bytes([hdr[0], hdr[1]]), hdr[6], *pdu.first()?))
-}
-
-fn frame(tid: u16, unit: u8, pdu: &[u8]) -> Vec<u8> {
-    let mut f = tid.to_be_bytes().to_vec();
-    f.extend([0, 0]);
-    f.extend(u16::try_from(pdu.len() + 1).unwrap().to_be_bytes());
-    f.push(unit);
-    f.extend(pdu);
-    f
+    let (tid, unit, pdu) = read_frame(s).await?;
+    Some((tid, unit, pdu[0]))
 }
 
 async fn serve(mut s: TcpStream, script: Script) {

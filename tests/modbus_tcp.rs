@@ -20,6 +20,11 @@ use edge_gateway::write::{WriteError, WriteErrorKind};
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// A write deadline no test write comes near.
+fn soon() -> tokio::time::Instant {
+    tokio::time::Instant::now() + WAIT
+}
+
 fn device(name: &str, host: impl std::fmt::Display, extra: &str, tags: &str) -> String {
     format!(
         "[[device]]\nname = \"{name}\"\nprotocol = \"tcp\"\nhost = \"{host}\"\nunit = 1\n{extra}\n{tags}\n"
@@ -471,7 +476,7 @@ writable = true
 
     assert_eq!(
         engine
-            .write_id(id(&engine, "d", "setpoint"), Value::F64(123.4))
+            .write_id(id(&engine, "d", "setpoint"), Value::F64(123.4), soon())
             .await,
         Ok(Value::F64(123.4))
     );
@@ -485,7 +490,7 @@ writable = true
     // A bit inside a register: read-modify-write keeps the other bits.
     assert_eq!(
         engine
-            .write_id(id(&engine, "d", "bit0"), Value::Bool(true))
+            .write_id(id(&engine, "d", "bit0"), Value::Bool(true), soon())
             .await,
         Ok(Value::Bool(true))
     );
@@ -493,7 +498,7 @@ writable = true
 
     assert_eq!(
         engine
-            .write_id(id(&engine, "d", "motor"), Value::Bool(true))
+            .write_id(id(&engine, "d", "motor"), Value::Bool(true), soon())
             .await,
         Ok(Value::Bool(true))
     );
@@ -501,37 +506,37 @@ writable = true
 
     assert_eq!(
         engine
-            .write_id(id(&engine, "d", "wide"), Value::F64(-2.5))
+            .write_id(id(&engine, "d", "wide"), Value::F64(-2.5), soon())
             .await,
         Ok(Value::F32(-2.5))
     );
     let before = sim.requests(1);
     assert_eq!(
         engine
-            .write_id(id(&engine, "d", "readonly"), Value::U16(1))
+            .write_id(id(&engine, "d", "readonly"), Value::U16(1), soon())
             .await,
         Err(WriteError::not_writable())
     );
     assert_eq!(
         engine
-            .write_id(id(&engine, "d", "status"), Value::U16(1))
+            .write_id(id(&engine, "d", "status"), Value::U16(1), soon())
             .await,
         Err(WriteError::not_writable())
     );
     assert!(
         matches!(
-            engine.write_id(id(&engine, "d", "setpoint"), Value::F64(7000.0)).await,
+            engine.write_id(id(&engine, "d", "setpoint"), Value::F64(7000.0), soon()).await,
             Err(ref e) if e.kind() == WriteErrorKind::OutOfRange
         ),
         "65535 × 0.1 is the top"
     );
     assert!(matches!(
-        engine.write_id(id(&engine, "d", "motor"), Value::U16(1)).await,
+        engine.write_id(id(&engine, "d", "motor"), Value::U16(1), soon()).await,
         Err(ref e) if e.kind() == WriteErrorKind::TypeMismatch
     ));
     assert_eq!(
         engine
-            .write_id(TagId::new(engine.store().len()), Value::U16(1))
+            .write_id(TagId::new(engine.store().len()), Value::U16(1), soon())
             .await,
         Err(WriteError::unknown_tag())
     );
@@ -542,7 +547,7 @@ writable = true
     );
     assert_eq!(
         engine
-            .write_id(id(&engine, "d", "refused"), Value::U16(5))
+            .write_id(id(&engine, "d", "refused"), Value::U16(5), soon())
             .await,
         Err(WriteError::exception(ExceptionCode::IllegalDataAddress))
     );
@@ -639,7 +644,7 @@ async fn a_write_whose_caller_gave_up_never_reaches_the_device() {
     .await;
     let gave_up = tokio::time::timeout(
         Duration::from_millis(50),
-        engine.write_id(id(&engine, "d", "sp"), Value::U16(99)),
+        engine.write_id(id(&engine, "d", "sp"), Value::U16(99), soon()),
     )
     .await;
     assert!(
@@ -655,7 +660,9 @@ async fn a_write_whose_caller_gave_up_never_reaches_the_device() {
     );
     // A write that is waited for still goes through.
     assert_eq!(
-        engine.write_id(id(&engine, "d", "sp"), Value::U16(7)).await,
+        engine
+            .write_id(id(&engine, "d", "sp"), Value::U16(7), soon())
+            .await,
         Ok(Value::U16(7))
     );
     assert_eq!(sim.get_raw(1, Kind::Holding, 0), Some(7));

@@ -213,7 +213,7 @@ pub async fn probe(p: &Probe) -> Result<Vec<ProbeLine>, ProbeError> {
     let mut link = Link::new(p.target.clone(), backoff);
     let request = read_request(p.kind, p.address, n);
     let response = link
-        .call(p.unit, request, p.timeout)
+        .call(p.unit, request, p.timeout, None)
         .await?
         .map_err(ProbeError::Exception)?;
     let lines = match response {

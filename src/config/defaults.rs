@@ -94,5 +94,8 @@ pub const OPCUA_MAX_SUBSCRIPTIONS_PER_SESSION: usize = 5;
 pub const OPCUA_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 /// `[opcua] min_publishing_interval`.
 pub const OPCUA_MIN_PUBLISHING_INTERVAL: Duration = Duration::from_millis(50);
+/// `[opcua] max_write_time`: the longest one Write request may take, whatever
+/// the client's timeoutHint.
+pub const OPCUA_MAX_WRITE_TIME: Duration = Duration::from_secs(10);
 /// `[opcua] min_sampling_interval`.
 pub const OPCUA_MIN_SAMPLING_INTERVAL: Duration = Duration::from_millis(50);

@@ -446,6 +446,8 @@ pub struct OpcuaLimits {
     pub max_chunk_count: Option<usize>,
     pub min_publishing_interval: Duration,
     pub min_sampling_interval: Duration,
+    /// The longest one Write request may take; a client's shorter timeoutHint wins.
+    pub max_write_time: Duration,
 }
 
 /// The OPC UA server.

@@ -78,6 +78,8 @@ pub(crate) struct RawOpcua {
     pub min_publishing_interval: Option<Spanned<String>>,
     /// Shortest sampling interval granted. Default: `defaults::OPCUA_MIN_SAMPLING_INTERVAL`.
     pub min_sampling_interval: Option<Spanned<String>>,
+    /// Longest one Write request may take. Default: `defaults::OPCUA_MAX_WRITE_TIME`.
+    pub max_write_time: Option<Spanned<String>>,
 }
 
 /// `[[opcua.user]]`.

@@ -46,6 +46,9 @@ pub enum LinkError {
     /// Waiting out the reconnect backoff; no attempt was made.
     #[error("not connected (next attempt in {0:?}): {1}")]
     Backoff(Duration, String),
+    /// The caller's deadline passed before the request could be sent; nothing was sent.
+    #[error("deadline passed before the request could be sent")]
+    Expired,
 }
 
 /// What a request produced: a response, a Modbus exception code, or a link failure.
@@ -281,12 +284,24 @@ impl Link {
     }
 
     /// Send one request to `unit` and wait at most `wait` for its answer.
-    pub async fn call(&mut self, unit: u8, request: Request<'static>, wait: Duration) -> Reply {
+    ///
+    /// With a `deadline` the request is sent only before it (checked after
+    /// the drain, the connect and the pauses, right before the frame goes
+    /// out) and its answer is awaited only until it, so a caller answered at
+    /// its deadline is never followed by a request on its behalf.
+    pub async fn call(
+        &mut self,
+        unit: u8,
+        request: Request<'static>,
+        wait: Duration,
+        deadline: Option<Instant>,
+    ) -> Reply {
         if let Some(quiet) = self.drain_for.take() {
             self.drain(quiet).await;
         }
-        self.ensure_connected(wait).await?;
+        self.ensure_connected(within(wait, deadline)?).await?;
         sleep_until(self.quiet_until).await;
+        let wait = within(wait, deadline)?;
         let Some(ctx) = self.ctx.as_mut() else {
             return Err(LinkError::Io("not connected".into()));
         };
@@ -322,6 +337,21 @@ impl Link {
                     Err(LinkError::Protocol(msg))
                 }
             },
+        }
+    }
+}
+
+/// `wait`, shortened to what is left before `deadline`; `Expired` once it has passed.
+fn within(wait: Duration, deadline: Option<Instant>) -> Result<Duration, LinkError> {
+    match deadline {
+        None => Ok(wait),
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                Err(LinkError::Expired)
+            } else {
+                Ok(wait.min(left))
+            }
         }
     }
 }

@@ -42,8 +42,8 @@ pub struct GatewayNodes {
     pub(super) engine: Arc<Engine>,
     pub(super) auth: Arc<GatewayAuth>,
     subscriptions: Arc<SubscriptionCache>,
-    /// Longest a write may wait for its device: its timeout plus slack.
-    pub(super) write_timeouts: Vec<Duration>,
+    /// The longest one Write request may take (`[opcua] max_write_time`).
+    pub(super) max_write_time: Duration,
     /// Monitored items on each tag's Value, by `TagId`.
     monitored: Box<[AtomicU32]>,
 }
@@ -74,11 +74,12 @@ impl GatewayNodes {
             .add_namespace(&namespace_uri);
         let store = engine.store().clone();
         let monitored = (0..store.len()).map(|_| AtomicU32::new(0)).collect();
-        let write_timeouts = config
-            .devices
-            .iter()
-            .map(|d| d.timeout.saturating_mul(2) + Duration::from_secs(1))
-            .collect();
+        let max_write_time = config
+            .opcua
+            .as_ref()
+            .map_or(crate::config::defaults::OPCUA_MAX_WRITE_TIME, |o| {
+                o.limits.max_write_time
+            });
         GatewayNodes {
             space: TagSpace::new(ns, config, store),
             namespace: NamespaceMetadata {
@@ -89,7 +90,7 @@ impl GatewayNodes {
             engine,
             auth,
             subscriptions: context.subscriptions.clone(),
-            write_timeouts,
+            max_write_time,
             monitored,
         }
     }

@@ -2,6 +2,8 @@
 //! TOML snippets, bounded waits.
 #![allow(dead_code)]
 
+pub(crate) mod fake;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -25,6 +25,7 @@ from pathlib import Path
 from asyncua import Client, ua
 from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+from asyncua.ua.ua_binary import struct_from_binary
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 BIN, SHIPPED = sys.argv[1], sys.argv[2]
@@ -51,7 +52,7 @@ def hash_password(pw):
 
 
 def prepare(work):
-    http, opc, sim = free_port(), free_port(), free_port()
+    http, opc, sim, slow = free_port(), free_port(), free_port(), free_port()
     text = open(SHIPPED).read()
     text = text.replace("127.0.0.1:9898", f"127.0.0.1:{http}").replace("127.0.0.1:4840", f"127.0.0.1:{opc}")
     text = text.replace("127.0.0.1:5020", f"127.0.0.1:{sim}")
@@ -66,10 +67,43 @@ can_write = true
 name = "viewer"
 password_hash = "{hash_password('view-secret')}"
 can_write = false
+
+# A device that takes 300 ms to acknowledge each write (`slow_device`).
+[[device]]
+name = "slow"
+protocol = "tcp"
+host = "127.0.0.1:{slow}"
+poll = "10s"
+timeout = "2s"
+retries = 0
 """
+    for i in range(1, 6):
+        text += f'[[device.tag]]\nname = "sp{i}"\naddress = {i - 1}\nkind = "holding"\ntype = "u16"\nwritable = true\n'
     cfg = os.path.join(work, "gateway.toml")
     open(cfg, "w").write(text)
-    return cfg, http, opc, sim
+    return cfg, http, opc, sim, slow
+
+
+async def slow_device(port, arrivals):
+    """A Modbus TCP device that reads at once and acknowledges writes after
+    300 ms; `arrivals` gets (function code, monotonic time) per request."""
+    async def serve(reader, writer):
+        try:
+            while True:
+                head = await reader.readexactly(7)
+                pdu = await reader.readexactly(int.from_bytes(head[4:6], "big") - 1)
+                arrivals.append((pdu[0], time.monotonic()))
+                if pdu[0] in (3, 4):
+                    count = int.from_bytes(pdu[3:5], "big")
+                    answer = bytes([pdu[0], 2 * count]) + bytes(2 * count)
+                else:
+                    await asyncio.sleep(0.3)
+                    answer = pdu[:5]
+                writer.write(head[:4] + (len(answer) + 1).to_bytes(2, "big") + head[6:7] + answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+    return await asyncio.start_server(serve, "127.0.0.1", port)
 
 
 def start_sim(cfg, port, work):
@@ -128,10 +162,45 @@ EXPECTED_TYPES = {
 }
 
 
+async def check_write_deadline(c, ns, arrivals):
+    """One Write of five nodes on the slow device with a 1 s timeoutHint,
+    while the client itself would wait 5 s: the server answers within the
+    hint, and no request of that Write reaches the device after the answer."""
+    request = ua.WriteRequest()
+    for i in range(1, 6):
+        wv = ua.WriteValue()
+        wv.NodeId = ua.NodeId.from_string(f"ns={ns};s=slow.sp{i}")
+        wv.AttributeId = ua.AttributeIds.Value
+        wv.Value = ua.DataValue(ua.Variant(i, ua.VariantType.UInt16))
+        request.Parameters.NodesToWrite.append(wv)
+    protocol = c.uaclient.protocol
+    before = len(arrivals)
+    sent = time.monotonic()
+    try:
+        data = await asyncio.wait_for(protocol._send_request(request, timeout=1.0), 5)
+        answered = time.monotonic()
+        protocol.check_answer(data, "Write")
+        names = [r.name for r in struct_from_binary(ua.WriteResponse, data).Results]
+    except Exception as e:  # a fault or no answer in 5 s: the check below fails
+        answered, names = time.monotonic(), [type(e).__name__]
+    check("a five-node Write on a slow device is answered within its 1 s timeoutHint", answered - sent < 1.0,
+          round(answered - sent, 3))
+    good = next((i for i, n in enumerate(names) if n != "Good"), len(names))
+    check("its nodes are Good up to the deadline and BadTimeout after it",
+          0 < good < 5 and all(n == "BadTimeout" for n in names[good:]), names)
+    await asyncio.sleep(2)  # long enough for every write the gateway might still send
+    writes = [at for fc, at in arrivals[before:] if fc == 6]
+    check("no request of that Write reaches the device after the answer",
+          all(at < answered for at in writes) and len(writes) <= good + 1,
+          [round(at - answered, 3) for at in writes])
+
+
 async def main():
     work = tempfile.mkdtemp(prefix="eg-interop-")
-    cfg, http, opc, sim_port = prepare(work)
+    cfg, http, opc, sim_port, slow_port = prepare(work)
     url = f"opc.tcp://127.0.0.1:{opc}/"
+    arrivals = []
+    slow = await slow_device(slow_port, arrivals)
     sim = start_sim(cfg, sim_port, work)
     gw = subprocess.Popen([BIN, "run", "-c", cfg], cwd=work, stdout=subprocess.DEVNULL,
                           stderr=open(os.path.join(work, "gateway.log"), "w"))
@@ -150,7 +219,7 @@ async def main():
             for dev in await root.get_children():
                 dname = (await dev.read_browse_name()).Name
                 tree[dname] = {(await t.read_browse_name()).Name: t for t in await dev.get_children()}
-            check("device folders", set(tree) == {"meter1", "plc1"}, tree.keys())
+            check("device folders", set(tree) == {"meter1", "plc1", "slow"}, tree.keys())
             for dname, tags in EXPECTED_TYPES.items():
                 check(f"{dname}: every tag and _Status browsed", set(tags) | {"_Status"} == set(tree.get(dname, {})),
                       sorted(tree.get(dname, {})))
@@ -284,6 +353,7 @@ async def main():
                 coil = c.get_node(f"ns={ns};s=plc1.pump_run")
                 st = await status_of(coil.write_value(ua.DataValue(ua.Variant(False, ua.VariantType.Boolean))))
                 check("coil write is Good", st == "Good" and read_register(sim_port, 2, "00001") == 0, st)
+                await check_write_deadline(c, ns, arrivals)
             finally:
                 await c.disconnect()
 
@@ -358,6 +428,7 @@ async def main():
             check("simulator back: Good again", seen[-1:] == ["Good"], seen[-5:])
             await sub.delete()
     finally:
+        slow.close()
         for p in (gw, sim):
             p.send_signal(signal.SIGTERM)
             try:

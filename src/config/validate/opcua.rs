@@ -151,6 +151,7 @@ impl Builder<'_> {
                 defaults::OPCUA_MIN_SAMPLING_INTERVAL,
                 false,
             ),
+            max_write_time: self.max_write_time(p, o.max_write_time.as_ref()),
         };
         Some(OpcuaConfig {
             listen,
@@ -163,5 +164,28 @@ impl Builder<'_> {
             users,
             limits,
         })
+    }
+
+    /// `max_write_time`: at least 100 ms (a write needs a round trip), at most
+    /// the 300 s after which the OPC UA stack aborts any request on its own.
+    fn max_write_time(&mut self, p: &str, v: Option<&Spanned<String>>) -> std::time::Duration {
+        let d = self.duration(
+            p,
+            "max_write_time",
+            v,
+            defaults::OPCUA_MAX_WRITE_TIME,
+            false,
+        );
+        let range = std::time::Duration::from_millis(100)..=std::time::Duration::from_secs(300);
+        match v {
+            Some(v) if !range.contains(&d) => {
+                self.d.error(
+                    &v.span(),
+                    format!("{p}max_write_time: must be between 100ms and 300s"),
+                );
+                defaults::OPCUA_MAX_WRITE_TIME
+            }
+            _ => d,
+        }
     }
 }

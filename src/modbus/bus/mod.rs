@@ -45,14 +45,27 @@ pub const WRITE_QUEUE: usize = 64;
 /// A request to a bus task.
 #[derive(Debug)]
 pub enum Command {
-    /// Write `value` to tag `tag` (index within the device) of device `device`.
+    /// Write `value` to tag `tag` (index within the device) of device `device`;
+    /// nothing is sent for it after `deadline`.
     Write {
         device: DeviceId,
         tag: usize,
         value: Value,
-        reply: oneshot::Sender<Result<Value, WriteError>>,
+        deadline: Instant,
+        reply: WriteReply,
     },
 }
+
+/// Where a bus sends a write's result.
+pub type WriteReply = oneshot::Sender<Result<Value, WriteError>>;
+
+/// How long a caller waits past its deadline for the bus's own answer. The
+/// bus sends nothing after the deadline and ends its last wait there, so the
+/// answer normally comes from the bus; this only covers the few instructions
+/// between the bus's deadline check and its frame leaving, so that a caller
+/// that gives up (a bus stuck in a poll) is never answered before a request
+/// made on its behalf.
+pub const WRITE_ANSWER_GRACE: Duration = Duration::from_millis(50);
 
 /// Sends commands to a running bus task.
 #[derive(Debug, Clone)]
@@ -61,12 +74,15 @@ pub struct BusHandle {
 }
 
 impl BusHandle {
-    /// Write a tag through this bus and wait for the device's answer; returns the value now in the store.
+    /// Write a tag through this bus and wait for the device's answer, at
+    /// most until `deadline` (plus `WRITE_ANSWER_GRACE`); returns the value
+    /// now in the store.
     pub async fn write(
         &self,
         device: DeviceId,
         tag: usize,
         value: Value,
+        deadline: Instant,
     ) -> Result<Value, WriteError> {
         let (reply, answer) = oneshot::channel();
         self.tx
@@ -74,13 +90,17 @@ impl BusHandle {
                 device,
                 tag,
                 value,
+                deadline,
                 reply,
             })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => WriteError::busy(),
                 mpsc::error::TrySendError::Closed(_) => WriteError::closed(),
             })?;
-        answer.await.unwrap_or_else(|_| Err(WriteError::closed()))
+        match tokio::time::timeout_at(deadline + WRITE_ANSWER_GRACE, answer).await {
+            Ok(answer) => answer.unwrap_or_else(|_| Err(WriteError::closed())),
+            Err(_) => Err(WriteError::deadline_passed()),
+        }
     }
 }
 

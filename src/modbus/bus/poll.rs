@@ -78,6 +78,7 @@ impl Bus {
                     retries,
                     pause,
                     id,
+                    None,
                 )
                 .await;
             match self.apply_read(index, bi, &block, reply) {
@@ -105,7 +106,9 @@ impl Bus {
         self.finish_cycle(index, started, answered, failure);
     }
 
-    /// One request with retries on timeouts, link errors and "device busy".
+    /// One request with retries on timeouts, link errors and "device busy";
+    /// with a `deadline`, nothing is sent after it (see `Link::call`).
+    #[allow(clippy::too_many_arguments)] // one request's whole setting, passed at two call sites
     pub(super) async fn request(
         &mut self,
         unit: u8,
@@ -114,6 +117,7 @@ impl Bus {
         retries: u32,
         pause: Duration,
         device: DeviceId,
+        deadline: Option<Instant>,
     ) -> Reply {
         let mut attempt = 0u32;
         loop {
@@ -121,7 +125,14 @@ impl Bus {
             self.health.beat(self.index);
             if !self.link.is_connected() {
                 let attempts = self.link.connect_attempts;
-                let connected = self.link.ensure_connected(timeout).await;
+                let connect_within = match deadline {
+                    Some(d) => timeout.min(d.saturating_duration_since(Instant::now())),
+                    None => timeout,
+                };
+                if connect_within.is_zero() {
+                    return Err(LinkError::Expired);
+                }
+                let connected = self.link.ensure_connected(connect_within).await;
                 // Count real attempts only; a call inside the backoff window makes none.
                 if self.link.connect_attempts > attempts
                     && let Some(c) = self.counters(device)
@@ -134,7 +145,10 @@ impl Bus {
                     Err(e) => return Err(e),
                 }
             }
-            let reply = self.link.call(unit, req.clone(), timeout).await;
+            let reply = self.link.call(unit, req.clone(), timeout, deadline).await;
+            if matches!(reply, Err(LinkError::Expired)) {
+                return reply;
+            }
             self.link.pause(pause);
             if let (Some(c), Some(function)) = (self.counters(device), Function::of(&req)) {
                 let (outcome, code) = match &reply {
@@ -147,7 +161,7 @@ impl Bus {
             }
             let retryable = match &reply {
                 Ok(Err(code)) => *code == ExceptionCode::ServerDeviceBusy,
-                Ok(Ok(_)) | Err(LinkError::Backoff(..)) => false,
+                Ok(Ok(_)) | Err(LinkError::Backoff(..) | LinkError::Expired) => false,
                 Err(_) => true,
             };
             if !retryable || attempt >= retries {

@@ -10,7 +10,7 @@ use tokio_modbus::prelude::{Request, Response};
 use super::super::codec::{self, CodecError};
 use super::super::link::LinkError;
 use super::DeviceCounters;
-use super::{Bus, Command};
+use super::{Bus, Command, WriteReply};
 use crate::tags::{DeviceId, Kind, Value};
 use crate::write::{WriteError, WriteErrorKind};
 
@@ -18,6 +18,7 @@ impl From<LinkError> for WriteError {
     fn from(e: LinkError) -> Self {
         match e {
             LinkError::Timeout(d) => WriteError::timeout(d),
+            LinkError::Expired => WriteError::deadline_passed(),
             other => WriteError::communication(other),
         }
     }
@@ -40,19 +41,22 @@ impl Bus {
                 device,
                 tag,
                 value,
+                deadline,
                 reply,
             } => {
-                if reply.is_closed() {
-                    // The caller gave up (and reported a timeout): a write that
-                    // arrives late would surprise the operator, so it is dropped.
+                if reply.is_closed() || Instant::now() >= deadline {
+                    // The caller was answered (a timeout) while the bus was busy:
+                    // a write that arrives late would surprise the operator.
+                    let (device, tag) = self.names(device, tag);
                     tracing::warn!(
-                        device = device.index(),
+                        device,
                         tag,
-                        "write dropped: its caller stopped waiting before the bus was free"
+                        "write dropped: its deadline passed before the bus was free"
                     );
+                    let _ = reply.send(Err(WriteError::deadline_passed()));
                     return;
                 }
-                let result = self.write(device, tag, value).await;
+                let result = self.write(device, tag, value, deadline, &reply).await;
                 if let Err(e) = &result {
                     let (device, tag) = self.names(device, tag);
                     tracing::warn!(device, tag, error = %e, "write failed");
@@ -83,6 +87,8 @@ impl Bus {
         device: DeviceId,
         tag: usize,
         value: Value,
+        deadline: Instant,
+        caller: &WriteReply,
     ) -> Result<Value, WriteError> {
         let dev = self
             .devices
@@ -96,11 +102,13 @@ impl Bus {
             .ok_or_else(WriteError::unknown_tag)?
             .clone();
         let id = dev.plan.tag_id(tag).ok_or_else(WriteError::unknown_tag)?;
-        let (unit, timeout, pause) = (
-            dev.plan.config.unit,
-            dev.plan.config.timeout,
-            dev.plan.config.pause_between_requests,
-        );
+        let to = Destination {
+            unit: dev.plan.config.unit,
+            timeout: dev.plan.config.timeout,
+            pause: dev.plan.config.pause_between_requests,
+            device,
+            deadline,
+        };
         if !cfg.writable {
             return Err(WriteError::not_writable());
         }
@@ -113,19 +121,15 @@ impl Bus {
                     }
                     .into());
                 };
-                self.write_request(
-                    unit,
-                    Request::WriteSingleCoil(cfg.address, on),
-                    timeout,
-                    pause,
-                    device,
-                )
-                .await?;
+                self.write_request(&to, caller, Request::WriteSingleCoil(cfg.address, on))
+                    .await?;
                 Value::Bool(on)
             }
             (Kind::Holding, Some(bit)) => {
                 // Read-modify-write: FC3 then FC6. Not atomic: a bit the PLC flips in
                 // between is overwritten with what was read (documented in the README).
+                // The FC6 is under the same deadline as the FC3: it is not sent
+                // once the caller was answered.
                 let Value::Bool(on) = value else {
                     return Err(CodecError::TypeMismatch {
                         expected: crate::tags::DataType::Bool,
@@ -134,27 +138,15 @@ impl Bus {
                     .into());
                 };
                 let current = match self
-                    .write_request(
-                        unit,
-                        Request::ReadHoldingRegisters(cfg.address, 1),
-                        timeout,
-                        pause,
-                        device,
-                    )
+                    .write_request(&to, caller, Request::ReadHoldingRegisters(cfg.address, 1))
                     .await?
                 {
                     Response::ReadHoldingRegisters(r) => r.first().copied().unwrap_or(0),
                     _ => return Err(WriteError::communication("unexpected response")),
                 };
                 let word = codec::with_bit(current, bit, on);
-                self.write_request(
-                    unit,
-                    Request::WriteSingleRegister(cfg.address, word),
-                    timeout,
-                    pause,
-                    device,
-                )
-                .await?;
+                self.write_request(&to, caller, Request::WriteSingleRegister(cfg.address, word))
+                    .await?;
                 Value::Bool(on)
             }
             (Kind::Holding, None) => {
@@ -163,8 +155,7 @@ impl Bus {
                     [one] => Request::WriteSingleRegister(cfg.address, *one),
                     _ => Request::WriteMultipleRegisters(cfg.address, regs.clone().into()),
                 };
-                self.write_request(unit, req, timeout, pause, device)
-                    .await?;
+                self.write_request(&to, caller, req).await?;
                 codec::decode(&regs, &cfg.encoding)?
             }
             (Kind::Input | Kind::Discrete, _) => return Err(WriteError::not_writable()),
@@ -179,19 +170,41 @@ impl Bus {
         Ok(written)
     }
 
-    /// Writes are not retried: the device may have acted on a request whose answer was lost.
+    /// Writes are not retried: the device may have acted on a request whose
+    /// answer was lost. Nothing is sent once the caller stopped waiting.
     async fn write_request(
         &mut self,
-        unit: u8,
+        to: &Destination,
+        caller: &WriteReply,
         req: Request<'static>,
-        timeout: Duration,
-        pause: Duration,
-        device: DeviceId,
     ) -> Result<Response, WriteError> {
-        match self.request(unit, req, timeout, 0, pause, device).await {
+        if caller.is_closed() {
+            return Err(WriteError::deadline_passed());
+        }
+        let reply = self
+            .request(
+                to.unit,
+                req,
+                to.timeout,
+                0,
+                to.pause,
+                to.device,
+                Some(to.deadline),
+            )
+            .await;
+        match reply {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(code)) => Err(WriteError::exception(code)),
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Where and by when the requests of one write go.
+struct Destination {
+    unit: u8,
+    timeout: Duration,
+    pause: Duration,
+    device: DeviceId,
+    deadline: Instant,
 }

@@ -121,6 +121,9 @@ pub struct RequestContextInner {
     /// Server info object, containing configuration and other shared server
     /// state.
     pub info: Arc<ServerInfo>,
+    /// The client's timeoutHint for this request in milliseconds; 0 when it
+    /// gave none or the context is not a client request. (edge-gateway patch.)
+    pub timeout_hint: u32,
 }
 
 impl RequestContext {

@@ -81,6 +81,9 @@ pub(super) struct Request<T> {
     pub token: UserToken,
     pub subscriptions: Arc<SubscriptionCache>,
     pub session_id: u32,
+    /// The client's timeoutHint for this request, in milliseconds (0: none).
+    /// (edge-gateway patch.)
+    pub timeout_hint: u32,
 }
 
 /// Convenient macro for creating a response containing a service fault.
@@ -105,6 +108,7 @@ impl<T> Request<T> {
         token: UserToken,
         subscriptions: Arc<SubscriptionCache>,
         session_id: u32,
+        timeout_hint: u32,
     ) -> Self {
         Self {
             request,
@@ -115,6 +119,7 @@ impl<T> Request<T> {
             token,
             subscriptions,
             session_id,
+            timeout_hint,
         }
     }
 
@@ -131,6 +136,7 @@ impl<T> Request<T> {
                 subscriptions: self.subscriptions.clone(),
                 session_id: self.session_id,
                 info: self.info.clone(),
+                timeout_hint: self.timeout_hint,
             }),
         }
     }
@@ -150,6 +156,7 @@ macro_rules! async_service_call {
                 $r.token,
                 $slf.subscriptions.clone(),
                 $r.session_id,
+                $r.timeout_hint,
             ),
         )))
     };
@@ -161,6 +168,8 @@ struct RequestData {
     session: Arc<RwLock<Session>>,
     token: UserToken,
     session_id: u32,
+    /// (edge-gateway patch.)
+    timeout_hint: u32,
 }
 
 impl MessageHandler {
@@ -195,6 +204,7 @@ impl MessageHandler {
             session,
             token,
             session_id,
+            timeout_hint: message.request_header().timeout_hint,
         };
         // Session management requests are not handled here.
         match message {
@@ -378,6 +388,7 @@ impl MessageHandler {
                 subscriptions: self.subscriptions.clone(),
                 info: self.info.clone(),
                 type_tree_getter: self.info.type_tree_getter.clone(),
+                timeout_hint: 0,
             }),
         };
 
@@ -411,6 +422,7 @@ impl MessageHandler {
                 subscriptions: self.subscriptions.clone(),
                 info: self.info.clone(),
                 type_tree_getter: self.info.type_tree_getter.clone(),
+                timeout_hint: 0,
             }),
         };
         get_namespaces_for_user(&ctx, &self.node_managers)
@@ -455,6 +467,7 @@ impl MessageHandler {
             dt.token,
             self.subscriptions.clone(),
             dt.session_id,
+            dt.timeout_hint,
         )
     }
 
