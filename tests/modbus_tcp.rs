@@ -667,3 +667,49 @@ async fn a_write_whose_caller_gave_up_never_reaches_the_device() {
     );
     assert_eq!(sim.get_raw(1, Kind::Holding, 0), Some(7));
 }
+
+#[tokio::test]
+async fn exceptions_0a_and_0b_mean_the_device_behind_a_gateway_is_down() {
+    for code in [10u8, 11] {
+        let (_sim, addr) = start_sim(&format!(
+            "[[simulator.register]]\naddress = \"40001\"\nvalue = 1\n\
+             [[simulator.exception]]\nkind = \"holding\"\nstart = 0\ncount = 1\ncode = {code}\n"
+        ))
+        .await;
+        let engine = Engine::start(&config(&device(
+            "d",
+            addr,
+            "poll = \"50ms\"\ntimeout = \"200ms\"\nretries = 0",
+            "[[device.tag]]\nname = \"t\"\naddress = \"40001\"\ntype = \"u16\"\nwritable = true\n",
+        )));
+        let store = engine.store().clone();
+        wait_until("a cycle ended", WAIT, || {
+            store
+                .device_status(DeviceId::new(0))
+                .is_some_and(|s| s.last_cycle_at.is_some())
+        })
+        .await;
+        let status = store.device_status(DeviceId::new(0)).unwrap();
+        assert!(!status.connected, "exception {code}: the device is not up");
+        assert!(
+            status
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains(&format!("exception {code}"))),
+            "{status:?}"
+        );
+        assert_eq!(
+            tag(&store, "d", "t").1,
+            Quality::Bad(BadCause::Communication),
+            "exception {code}"
+        );
+        // A write is refused as a communication failure, not as the device's answer.
+        let write = engine
+            .write_id(id(&engine, "d", "t"), Value::U16(2), soon())
+            .await;
+        assert_eq!(
+            write.map_err(|e| e.kind()),
+            Err(WriteErrorKind::Communication)
+        );
+    }
+}

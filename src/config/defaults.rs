@@ -51,6 +51,9 @@ pub const PAUSE_AFTER_CONNECT: Duration = Duration::ZERO;
 pub const PAUSE_BETWEEN_REQUESTS: Duration = Duration::ZERO;
 /// `demote_after`: consecutive timeouts before an RTU slave is demoted.
 pub const DEMOTE_AFTER: u32 = 3;
+/// `merge_after`: clean cycles after which blocks split by exception 02 are
+/// tried whole again (a PLC that was still booting has mapped them since).
+pub const MERGE_AFTER: u32 = 10;
 /// `demote_for`: how long a demoted slave is skipped.
 pub const DEMOTE_FOR: Duration = Duration::from_secs(30);
 /// `backoff_min`: first reconnect delay.

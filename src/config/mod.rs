@@ -252,6 +252,8 @@ pub struct DeviceConfig {
     pub demote_after: u32,
     /// RTU: how long a demoted slave is skipped.
     pub demote_for: Duration,
+    /// Clean cycles after which blocks split by exception 02 are tried whole again.
+    pub merge_after: u32,
     pub backoff: Backoff,
     pub tags: Vec<TagConfig>,
 }
@@ -274,6 +276,7 @@ impl DeviceConfig {
             pause_between_requests,
             demote_after,
             demote_for,
+            merge_after,
             backoff,
             tags: _,
         } = self;
@@ -290,6 +293,7 @@ impl DeviceConfig {
             pause_between_requests: *pause_between_requests,
             demote_after: *demote_after,
             demote_for: *demote_for,
+            merge_after: *merge_after,
             backoff: *backoff,
             tags: Vec::new(),
         }

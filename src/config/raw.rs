@@ -203,6 +203,8 @@ pub(crate) struct RawDevice {
     pub pause_between_requests: Option<Spanned<String>>,
     /// rtu: timeouts in a row before the slave is demoted. Default: `defaults::DEMOTE_AFTER`.
     pub demote_after: Option<Spanned<i64>>,
+    /// Clean cycles before split blocks are tried whole again. Default: `defaults::MERGE_AFTER`.
+    pub merge_after: Option<Spanned<i64>>,
     /// rtu: how long a demoted slave is skipped. Default: `defaults::DEMOTE_FOR`.
     pub demote_for: Option<Spanned<String>>,
     /// First reconnect delay. Default: `defaults::BACKOFF_MIN`.

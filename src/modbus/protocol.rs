@@ -57,6 +57,15 @@ pub fn exception_number(code: ExceptionCode) -> u8 {
     u8::from(code)
 }
 
+/// True for 0x0A and 0x0B: a TCP-to-serial gateway answered for a device
+/// behind it that it could not reach, so the device itself is unreachable.
+pub fn device_unreachable(code: ExceptionCode) -> bool {
+    matches!(
+        code,
+        ExceptionCode::GatewayPathUnavailable | ExceptionCode::GatewayTargetDevice
+    )
+}
+
 /// The exception's name as the specification words it (§7), lower case.
 pub fn exception_name(code: ExceptionCode) -> &'static str {
     match code {
@@ -107,6 +116,9 @@ mod tests {
             "gateway target device failed to respond"
         );
         assert_eq!(exception_number(ExceptionCode::new(0x42)), 0x42);
+        assert!(device_unreachable(ExceptionCode::new(0x0A)));
+        assert!(device_unreachable(ExceptionCode::new(0x0B)));
+        assert!(!device_unreachable(ExceptionCode::ServerDeviceFailure));
         assert_eq!(exception_name(ExceptionCode::new(0x42)), "unknown");
     }
 }

@@ -55,6 +55,10 @@ struct TagState {
     changed_at: Option<SystemTime>,
     /// When the last good value arrived, for the staleness rule.
     last_good: Option<Instant>,
+    /// A write was acknowledged: the next good value is stored exactly, even
+    /// inside the deadband, so a device that clamped the commanded value is
+    /// shown holding what it holds.
+    exact_next: bool,
 }
 
 /// A consistent copy of one tag's state for readers.
@@ -134,6 +138,7 @@ impl TagStore {
                     source_time: None,
                     changed_at: None,
                     last_good: None,
+                    exact_next: false,
                 })
             })
             .collect();
@@ -216,7 +221,8 @@ impl TagStore {
     }
 
     /// Record a value the device just acknowledged writing: stored as is, even
-    /// inside the deadband, so a reader sees exactly what was written.
+    /// inside the deadband, so a reader sees exactly what was written; the
+    /// next good value (the poll after the write) is stored exactly too.
     pub fn set_written(&self, id: TagId, value: Value, source_time: SystemTime, now: Instant) {
         self.store_good(id, value, source_time, now, true);
     }
@@ -235,8 +241,10 @@ impl TagStore {
         };
         let changed = {
             let mut state = lock(slot);
+            let after_write = std::mem::replace(&mut state.exact_next, exact);
+            let exact_now = exact || after_write;
             let changed = state.quality != Quality::Good
-                || (exact && state.value.as_ref() != Some(&value))
+                || (exact_now && state.value.as_ref() != Some(&value))
                 || state
                     .value
                     .as_ref()
@@ -423,6 +431,19 @@ mod tests {
         store.set_good(T0, Value::F64(10.0), SystemTime::now(), now);
         store.set_written(T0, Value::F64(11.0), SystemTime::now(), now);
         assert_eq!(store.snapshot(T0).unwrap().value, Some(Value::F64(11.0)));
+    }
+
+    #[test]
+    fn the_poll_after_a_write_is_stored_exactly_then_the_deadband_applies_again() {
+        let store = store_with_one_tag(Some(10.0));
+        let now = Instant::now();
+        store.set_good(T0, Value::F64(0.0), SystemTime::now(), now);
+        store.set_written(T0, Value::F64(100.0), SystemTime::now(), now);
+        // The device clamped the command to 95: within the deadband, shown anyway.
+        store.set_good(T0, Value::F64(95.0), SystemTime::now(), now);
+        assert_eq!(store.snapshot(T0).unwrap().value, Some(Value::F64(95.0)));
+        store.set_good(T0, Value::F64(96.0), SystemTime::now(), now);
+        assert_eq!(store.snapshot(T0).unwrap().value, Some(Value::F64(95.0)));
     }
 
     #[test]

@@ -74,6 +74,13 @@ impl Builder<'_> {
             1..=1000,
             defaults::DEMOTE_AFTER,
         );
+        let merge_after = self.narrow(
+            &p,
+            "merge_after",
+            dev.merge_after.as_ref(),
+            1..=1_000_000,
+            defaults::MERGE_AFTER,
+        );
         let demote_for = self.duration(
             &p,
             "demote_for",
@@ -101,6 +108,7 @@ impl Builder<'_> {
             pause_between_requests,
             demote_after,
             demote_for,
+            merge_after,
             backoff,
             tags,
         })

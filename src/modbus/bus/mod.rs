@@ -12,8 +12,9 @@
 //! - on an RTU bus a slave that timed out `demote_after` times in a row is
 //!   demoted: skipped for `demote_for`, then probed with one request;
 //! - exception 02 (illegal data address) on a multi-tag block splits the block
-//!   and retries the halves at once; the split plan is kept for the life of the
-//!   process, so one unmapped register never blanks its neighbours;
+//!   and retries the halves at once, so one unmapped register never blanks its
+//!   neighbours; after `merge_after` clean cycles the planned blocks are tried
+//!   again (a PLC that was booting), with a doubling wait while they are refused;
 //! - writes arrive on a channel and jump the poll queue between two requests.
 //!
 //! Files: `layout` plans buses and blocks (pure), `poll` runs a device's cycle,
@@ -129,7 +130,27 @@ struct DeviceRun {
     /// Last reported state, so logs say "down" and "back" once, not every poll.
     was_up: Option<bool>,
     overrunning: bool,
+    /// Exception 02 splits and their undoing (`poll::Bus::settle_splits`).
+    splits: SplitState,
 }
+
+/// Blocks split by exception 02 are tried whole again after `merge_after`
+/// clean cycles (a PLC that was still booting maps them later); a merge that
+/// is refused again doubles the wait, up to `MERGE_BACKOFF_CAP` times.
+#[derive(Debug, Default)]
+struct SplitState {
+    /// The blocks as planned, while some are split.
+    planned: Option<Vec<super::plan::Block>>,
+    /// Clean cycles since the last split.
+    clean_cycles: u32,
+    /// Clean cycles to wait before the next merge; 0 until the first split.
+    wait: u32,
+    /// A merge was made and has not been answered in full yet.
+    merging: bool,
+}
+
+/// The longest wait before a merge, in multiples of `merge_after`.
+const MERGE_BACKOFF_CAP: u32 = 64;
 
 impl DeviceRun {
     /// A demoted device stays on its poll rhythm (without I/O, see `poll_device`)
@@ -188,6 +209,7 @@ impl Bus {
                 demoted_until: None,
                 was_up: None,
                 overrunning: false,
+                splits: SplitState::default(),
             })
             .collect();
         Bus {

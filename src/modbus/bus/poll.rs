@@ -10,8 +10,10 @@ use tokio_modbus::prelude::{Request, Response};
 use super::super::codec;
 use super::super::link::{LinkError, Reply};
 use super::super::plan::{self, Block};
-use super::super::protocol::{ExceptionCode, read_request};
-use super::{Bus, DevicePlan};
+use super::super::protocol::{
+    ExceptionCode, device_unreachable, exception_name, exception_number, read_request,
+};
+use super::{Bus, DevicePlan, MERGE_BACKOFF_CAP};
 use super::{DeviceCounters, Function, Outcome};
 use crate::tags::{BadCause, DeviceId, TagStore};
 
@@ -50,6 +52,7 @@ impl Bus {
         let pause = dev.plan.config.pause_between_requests;
         let unit = dev.plan.config.unit;
         let mut answered = false;
+        let mut split = false;
         let mut failure: Option<(BadCause, String)> = None;
         let mut queue: std::collections::VecDeque<usize> = (0..dev.plan.blocks.len()).collect();
 
@@ -85,6 +88,7 @@ impl Bus {
                 BlockOutcome::Answered => answered = true,
                 BlockOutcome::Split => {
                     answered = true;
+                    split = true;
                     // The halves take the old slot and a new one at the end; read both now.
                     let new = self
                         .devices
@@ -103,7 +107,49 @@ impl Bus {
                 retries = self.devices.get(index).map_or(0, |d| d.plan.config.retries);
             }
         }
+        self.settle_splits(index, split, answered && failure.is_none());
         self.finish_cycle(index, started, answered, failure);
+    }
+
+    /// After a cycle: count clean cycles while blocks are split, and try the
+    /// planned blocks again once there were enough (see `SplitState`).
+    fn settle_splits(&mut self, index: usize, split: bool, clean: bool) {
+        let Some(dev) = self.devices.get_mut(index) else {
+            return;
+        };
+        let base = dev.plan.config.merge_after.max(1);
+        let s = &mut dev.splits;
+        if split {
+            s.clean_cycles = 0;
+            s.wait = if s.merging {
+                s.wait
+                    .saturating_mul(2)
+                    .min(base.saturating_mul(MERGE_BACKOFF_CAP))
+            } else {
+                s.wait.max(base)
+            };
+            s.merging = false;
+            return;
+        }
+        if !clean {
+            return;
+        }
+        if s.merging {
+            s.merging = false;
+            s.wait = base;
+            tracing::info!(device = %dev.plan.config.name, requests = dev.plan.blocks.len(), "split blocks answered whole again");
+        }
+        if s.planned.is_some() {
+            s.clean_cycles = s.clean_cycles.saturating_add(1);
+            if s.clean_cycles >= s.wait
+                && let Some(planned) = s.planned.take()
+            {
+                tracing::info!(device = %dev.plan.config.name, after = s.clean_cycles, "trying split blocks whole again");
+                dev.plan.blocks = planned;
+                s.clean_cycles = 0;
+                s.merging = true;
+            }
+        }
     }
 
     /// One request with retries on timeouts, link errors and "device busy";
@@ -197,6 +243,17 @@ impl Bus {
                 store_block(&self.store, &dev.plan, block, &response);
                 BlockOutcome::Answered
             }
+            Ok(Err(code)) if device_unreachable(code) => {
+                // The TCP gateway in front answered; the device behind it did not.
+                BlockOutcome::LinkDown(
+                    BadCause::Communication,
+                    format!(
+                        "the gateway in front of the device answered exception {} ({})",
+                        exception_number(code),
+                        exception_name(code)
+                    ),
+                )
+            }
             Ok(Err(code)) => {
                 dev.consecutive_timeouts = 0;
                 dev.demoted_until = None;
@@ -204,7 +261,10 @@ impl Bus {
                     && let Some((a, b)) = plan::split(block, &dev.plan.spans)
                 {
                     tracing::info!(device = %dev.plan.config.name, kind = block.kind.as_str(), start = block.start, count = block.count,
-                            left = ?(a.start, a.count), right = ?(b.start, b.count), "exception 2 on a block: splitting it for the life of the process");
+                            left = ?(a.start, a.count), right = ?(b.start, b.count), "exception 2 on a block: splitting it");
+                    if dev.splits.planned.is_none() {
+                        dev.splits.planned = Some(dev.plan.blocks.clone());
+                    }
                     if let Some(slot) = dev.plan.blocks.get_mut(bi) {
                         *slot = a;
                     }

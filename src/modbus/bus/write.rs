@@ -9,6 +9,7 @@ use tokio_modbus::prelude::{Request, Response};
 
 use super::super::codec::{self, CodecError};
 use super::super::link::LinkError;
+use super::super::protocol::{device_unreachable, exception_number};
 use super::DeviceCounters;
 use super::{Bus, Command, WriteReply};
 use crate::tags::{DeviceId, Kind, Value};
@@ -194,6 +195,10 @@ impl Bus {
             .await;
         match reply {
             Ok(Ok(r)) => Ok(r),
+            Ok(Err(code)) if device_unreachable(code) => Err(WriteError::communication(format!(
+                "the gateway in front of it answered exception {}",
+                exception_number(code)
+            ))),
             Ok(Err(code)) => Err(WriteError::exception(code)),
             Err(e) => Err(e.into()),
         }
