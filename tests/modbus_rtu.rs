@@ -157,3 +157,45 @@ async fn a_late_reply_never_reaches_another_request() {
         (Some(Value::U16(222)), Quality::Good)
     );
 }
+
+#[tokio::test]
+async fn a_line_that_never_falls_quiet_costs_a_bounded_drain_per_cycle() {
+    use tokio::io::AsyncWriteExt;
+    // The test is the line: it babbles on the master side and never answers.
+    let (mut master, slave) = SerialStream::pair().expect("pty pair");
+    let port = slave.name().expect("pty slave has a path");
+    let engine = Engine::start(&config(&rtu_device(
+        "d",
+        &port,
+        1,
+        "poll = \"50ms\"\ntimeout = \"100ms\"\nretries = 0",
+        "[[device.tag]]\nname = \"t\"\naddress = \"40001\"\ntype = \"u16\"\n",
+    )));
+    let counters = engine.counters().clone();
+    let cycles = || {
+        counters
+            .device(DeviceId::new(0))
+            .unwrap()
+            .cycles
+            .load(Ordering::Relaxed)
+    };
+    // One byte every 2 ms for 2 s: 1000 bytes, below the drain's byte cap, so
+    // only its time cap (2 × timeout) can end a drain while the noise lasts.
+    let started = cycles();
+    for _ in 0..1000 {
+        master.write_all(&[0x55]).await.expect("write noise");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let during = cycles() - started;
+    // A cycle costs a timeout (100 ms) and a drain of at most 200 ms, plus a
+    // reopen; an unbounded drain would have held the bus for the whole 2 s.
+    assert!(
+        during >= 4,
+        "only {during} cycles finished in 2 s of noise: the drain held the bus"
+    );
+    assert_eq!(
+        tag(&engine.store().clone(), "d", "t").1,
+        Quality::Bad(BadCause::Timeout)
+    );
+    drop(slave);
+}

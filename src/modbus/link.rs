@@ -105,6 +105,11 @@ impl AsyncWrite for SharedPort {
 /// Most bytes a drain discards before it gives up on a chattering line and reopens.
 const DRAIN_MAX_BYTES: usize = 4096;
 
+/// Longest a drain runs, in multiples of the quiet time it waits for: a line
+/// that never falls quiet (a babbling slave, a wrong baud rate) would
+/// otherwise hold the bus for as long as it babbles.
+const DRAIN_MAX_QUIET_TIMES: u32 = 2;
+
 /// A connection with reconnect backoff.
 pub struct Link {
     target: Target,
@@ -120,6 +125,8 @@ pub struct Link {
     drain_for: Option<Duration>,
     /// Connect attempts, successful or not.
     pub connect_attempts: u64,
+    /// The last drain gave up on a line that did not fall quiet (logged once).
+    noisy: bool,
 }
 
 impl std::fmt::Debug for Link {
@@ -151,6 +158,7 @@ impl Link {
             quiet_until: Instant::now(),
             drain_for: None,
             connect_attempts: 0,
+            noisy: false,
         }
     }
 
@@ -252,34 +260,48 @@ impl Link {
         self.port = None;
     }
 
-    /// Discard whatever arrives until the line has been quiet for `quiet`.
+    /// Discard whatever arrives until the line has been quiet for `quiet`,
+    /// for at most `DRAIN_MAX_QUIET_TIMES` × `quiet` and `DRAIN_MAX_BYTES`;
+    /// a line that is still talking then is reopened.
     async fn drain(&mut self, quiet: Duration) {
         let Some(port) = self.port.clone() else {
             return;
         };
         let _ = port.with(|s| s.clear(tokio_serial::ClearBuffer::Input));
+        let give_up = Instant::now() + quiet.saturating_mul(DRAIN_MAX_QUIET_TIMES);
         let mut reader = port;
         let mut buf = [0u8; 256];
         let mut discarded = 0usize;
-        loop {
-            match timeout(quiet, reader.read(&mut buf)).await {
-                Err(_) => break,
+        let fell_quiet = loop {
+            let left = give_up.saturating_duration_since(Instant::now());
+            let wait = quiet.min(left);
+            match timeout(wait, reader.read(&mut buf)).await {
+                // A whole quiet time without a byte: done. Less than that: out of time.
+                Err(_) => break wait == quiet,
                 Ok(Ok(n)) if n > 0 => {
                     discarded = discarded.saturating_add(n);
                     if discarded > DRAIN_MAX_BYTES {
-                        tracing::warn!(target = ?self.target, "serial line does not fall quiet; reopening the port");
-                        self.close_port();
-                        break;
+                        break false;
                     }
                 }
                 Ok(_) => {
                     self.close_port();
-                    break;
+                    return;
                 }
             }
-        }
+        };
         if discarded > 0 {
             tracing::debug!(target = ?self.target, bytes = discarded, "discarded late or stray bytes");
+        }
+        if !fell_quiet {
+            if !self.noisy {
+                tracing::warn!(target = ?self.target, bytes = discarded, "serial line does not fall quiet; reopening the port");
+            }
+            self.noisy = true;
+            self.close_port();
+        } else if self.noisy {
+            self.noisy = false;
+            tracing::info!(target = ?self.target, "serial line quiet again");
         }
     }
 
