@@ -345,3 +345,70 @@ async fn run_serves_its_own_process_start_time_on_metrics() {
         "process_start_time_seconds {value} not within [{started}, {now}]"
     );
 }
+
+/// Two RTU devices, one on `a` and one on `b`, at the given bauds.
+fn two_rtu_devices(a: &str, baud_a: u32, b: &str, baud_b: u32) -> String {
+    let mut text = String::new();
+    for (i, (port, baud)) in [(a, baud_a), (b, baud_b)].into_iter().enumerate() {
+        let _ = write!(
+            text,
+            "[[device]]\nname = \"drive{i}\"\nprotocol = \"rtu\"\nport = \"{port}\"\nbaud = {baud}\nunit = {}\npoll = \"2s\"\n\
+             [[device.tag]]\nname = \"t\"\naddress = \"40001\"\ntype = \"u16\"\n",
+            i + 1
+        );
+    }
+    text
+}
+
+#[test]
+fn check_resolves_a_symlinked_serial_port_to_the_bus_it_shares() {
+    let dir = temp_dir("serial-alias");
+    let tty = dir.join("ttyUSB-real");
+    let link = dir.join("usb-FTDI_FT232R-if00-port0");
+    std::fs::write(&tty, b"").unwrap();
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&tty, &link).unwrap();
+    let (tty, link) = (tty.to_str().unwrap(), link.to_str().unwrap());
+
+    let same = dir.join("same.toml");
+    std::fs::write(&same, two_rtu_devices(tty, 9600, link, 9600)).unwrap();
+    let (ok, stdout, stderr) = check(same.to_str().unwrap());
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "device \"drive1\": port {link} is the same serial port as {tty} of device \"drive0\""
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        stdout.matches("bus rtu://").count(),
+        1,
+        "one bus for both names: {stdout}"
+    );
+
+    let differ = dir.join("differ.toml");
+    std::fs::write(&differ, two_rtu_devices(tty, 9600, link, 19200)).unwrap();
+    let (ok, stdout, stderr) = check(differ.to_str().unwrap());
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("device \"drive1\": serial settings on"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_refuses_two_listeners_on_one_address() {
+    let path = temp_dir("listen-clash").join("clash.toml");
+    std::fs::write(
+        &path,
+        "[simulator]\nlisten = \"127.0.0.1:9898\"\n[http]\nlisten = \"127.0.0.1:9898\"\n",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = check(path.to_str().unwrap());
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(":2:10: error: simulator: listen: 127.0.0.1:9898 clashes with http: listen 127.0.0.1:9898 (line 4)"),
+        "{stderr}"
+    );
+}

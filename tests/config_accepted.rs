@@ -56,7 +56,8 @@ fn rtu_devices_on_one_port_with_identical_settings_share_the_bus() {
         .iter()
         .map(|d| d.transport.bus_key())
         .collect();
-    assert_eq!(keys, ["rtu:///dev/ttyUSB0", "rtu:///dev/ttyUSB0"]);
+    let key = "rtu:///dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0";
+    assert_eq!(keys, [key, key]);
     assert_eq!(config.devices[0].transport, config.devices[1].transport);
 }
 

@@ -373,7 +373,7 @@ impl Builder<'_> {
         let mut first: HashMap<String, &DeviceConfig> = HashMap::new();
         let mut units: HashMap<(String, u8), &str> = HashMap::new();
         for (span, dev) in devices {
-            let key = dev.transport.bus_key();
+            let key = super::resources::bus_key(dev);
             if let Some(other) = first.get(&key) {
                 if let (Transport::Rtu { serial: a, .. }, Transport::Rtu { serial: s, port }) =
                     (&other.transport, &dev.transport)

@@ -4,10 +4,12 @@
 //! checks every section shares (durations, integers in range, names, the
 //! spellings of kinds, types and orders); each section's rules live in their
 //! own file: `device` (transport, serial line, timing, buses), `tag` (address,
-//! type, scaling, access, overlaps), `simulator` and `opcua`.
+//! type, scaling, access, overlaps), `simulator`, `opcua`, and `resources`
+//! (listen addresses and serial ports, each claimed once).
 
 mod device;
 mod opcua;
+mod resources;
 mod simulator;
 mod tag;
 
@@ -22,6 +24,7 @@ use super::diag::Diagnostics;
 use super::raw::RawConfig;
 use super::{Config, ConfigError, defaults, parse_duration};
 use crate::tags::{DataType, Kind, WordOrder};
+use resources::Listener;
 
 /// More serde errors than this in one file are not worth reporting one by one.
 const MAX_SYNTAX_ERRORS: usize = 20;
@@ -155,6 +158,22 @@ impl Builder<'_> {
             http.and_then(|h| h.listen.as_ref()),
             defaults::HTTP_LISTEN,
         );
+        let mut listeners = vec![Listener {
+            what: "http: listen",
+            addr: http_listen,
+            span: http.and_then(|h| h.listen.as_ref()).map(Spanned::span),
+            pollable: false,
+        }];
+        let simulator_listen_span = raw
+            .simulator
+            .as_ref()
+            .and_then(|s| s.get_ref().listen.as_ref())
+            .map(Spanned::span);
+        let opcua_listen_span = raw
+            .opcua
+            .as_ref()
+            .and_then(|o| o.get_ref().listen.as_ref())
+            .map(Spanned::span);
         let metrics_tag_values = http
             .and_then(|h| h.metrics_tag_values.as_ref())
             .map_or(defaults::METRICS_TAG_VALUES, |v| *v.get_ref());
@@ -167,6 +186,28 @@ impl Builder<'_> {
         );
         let simulator = raw.simulator.map(|s| self.simulator(s));
         let opcua = raw.opcua.and_then(|o| self.opcua(o));
+        if let Some(s) = simulator.as_ref().filter(|s| s.enabled) {
+            listeners.push(Listener {
+                what: "simulator: listen",
+                addr: s.listen,
+                span: simulator_listen_span,
+                pollable: true,
+            });
+        }
+        if let Some(o) = &opcua {
+            listeners.push(Listener {
+                what: "opcua: listen",
+                addr: o.listen,
+                span: opcua_listen_span,
+                pollable: false,
+            });
+        }
+        if raw.device.is_empty() {
+            self.d.warn(
+                &(0..0),
+                "no [[device]] is configured: the gateway polls nothing and serves no tags",
+            );
+        }
 
         let mut devices = Vec::new();
         let mut seen: HashMap<String, Range<usize>> = HashMap::new();
@@ -190,6 +231,8 @@ impl Builder<'_> {
             devices.push((span, device));
         }
         self.check_buses(&devices);
+        self.check_serial_ports(&devices);
+        self.check_listeners(&listeners, &devices);
         Config {
             gateway_name,
             http_listen,
