@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -78,7 +79,10 @@ impl Engine {
             .map(|p| {
                 (
                     p.key.clone(),
-                    health::liveness_limit(p.devices.iter().map(|d| &d.config)),
+                    health::liveness_limit(
+                        p.devices.iter().map(|d| &d.config),
+                        bus::WRITES_BETWEEN_POLLS,
+                    ),
                 )
             })
             .collect();
@@ -106,6 +110,7 @@ impl Engine {
             buses.push(handle);
             tasks.push(task);
         }
+        tasks.push(tokio::spawn(age_unconfirmed(store.clone())));
         Engine {
             store,
             counters,
@@ -175,6 +180,20 @@ impl Engine {
         for t in &self.tasks {
             t.abort();
         }
+    }
+}
+
+/// How often values that no poll confirms are aged in the store.
+const AGE_EVERY: Duration = Duration::from_secs(1);
+
+/// Age the values of devices whose bus stopped finishing cycles
+/// (`TagStore::age`), so subscribers see them turn uncertain and bad.
+async fn age_unconfirmed(store: Arc<TagStore>) {
+    let mut tick = tokio::time::interval(AGE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        store.age(Instant::now());
     }
 }
 

@@ -1,20 +1,26 @@
 //! Liveness and readiness.
 //!
-//! Liveness: every bus task beats at least once a second while idle and before
-//! every request, so a bus task that stops beating for longer than its limit is
-//! wedged (a request can take at most a timeout plus a drain plus pauses, so the
-//! limit is derived from its devices' settings). Readiness: every device has
-//! finished one poll cycle, or the grace period since start-up has passed.
+//! Liveness: every bus task beats at least once a second while idle with no
+//! poll overdue, before every poll request attempt and at the end of every
+//! cycle, never for a write. A bus task that stops beating for longer than its
+//! limit is wedged or starved (a poll attempt takes at most a connect, a drain
+//! and a timeout plus pauses, and a bounded number of writes may come first, so
+//! the limit is derived from its devices' settings). A server task that ends
+//! (`Health::watch`) fails liveness too. Readiness: every device has finished
+//! one poll cycle, or the grace period since start-up has passed.
 //!
 //! `/healthz` and the systemd watchdog both ask `liveness`, so systemd restarts
 //! exactly the gateway that `/healthz` calls unhealthy.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 
 use crate::config::DeviceConfig;
+use crate::lock::lock;
 use crate::tags::TagStore;
 
 /// Slack on top of the longest step a bus can take between two beats.
@@ -35,19 +41,28 @@ pub struct Health {
     started: Instant,
     ready_grace: Duration,
     buses: Vec<BusBeat>,
+    /// Server tasks that ended (`watch`): the gateway no longer serves them.
+    stopped: Mutex<Vec<&'static str>>,
     /// Open OPC UA sessions; the OPC UA server updates it, `/metrics` reports it.
     pub opcua_sessions: AtomicU64,
 }
 
-/// The longest a bus may go between beats: one request with its drain, the
-/// connect that may precede it, and the pauses, twice over, plus slack.
-pub fn liveness_limit<'a>(devices: impl IntoIterator<Item = &'a DeviceConfig>) -> Duration {
+/// The longest a bus may go between beats: a request attempt (a connect, a
+/// drain of up to two timeouts, the timeout itself, the pauses) twice over,
+/// the `writes_between_polls` writes that may go first (two requests each, for
+/// a bit's read-modify-write), plus slack.
+pub fn liveness_limit<'a>(
+    devices: impl IntoIterator<Item = &'a DeviceConfig>,
+    writes_between_polls: u32,
+) -> Duration {
     let step = devices
         .into_iter()
-        .map(|d| d.timeout.saturating_mul(3) + d.pause_after_connect + d.pause_between_requests)
+        .map(|d| d.timeout.saturating_mul(4) + d.pause_after_connect + d.pause_between_requests)
         .max()
         .unwrap_or_default();
-    step.saturating_mul(2) + LIVENESS_SLACK
+    step.saturating_mul(2)
+        + step.saturating_mul(2).saturating_mul(writes_between_polls)
+        + LIVENESS_SLACK
 }
 
 impl Health {
@@ -64,8 +79,27 @@ impl Health {
                     limit,
                 })
                 .collect(),
+            stopped: Mutex::new(Vec::new()),
             opcua_sessions: AtomicU64::new(0),
         }
+    }
+
+    /// Watch the server task `name` ("HTTP server"): once it ends by itself
+    /// (returned, failed or panicked), liveness fails naming it. Aborting it
+    /// through the returned handle (a shutdown) does not count.
+    pub fn watch(self: &Arc<Self>, name: &'static str, task: JoinHandle<()>) -> AbortHandle {
+        let abort = task.abort_handle();
+        let health = self.clone();
+        tokio::spawn(async move {
+            match task.await {
+                Err(e) if e.is_cancelled() => {}
+                _ => {
+                    tracing::error!(service = name, "a server task ended; liveness fails");
+                    lock(&health.stopped).push(name);
+                }
+            }
+        });
+        abort
     }
 
     fn now_ms(&self) -> u64 {
@@ -81,6 +115,9 @@ impl Health {
 
     /// `Err` naming the first bus that has not beaten within its limit.
     pub fn liveness(&self) -> Result<(), String> {
+        if let Some(name) = lock(&self.stopped).first() {
+            return Err(format!("the {name} stopped"));
+        }
         let now = self.now_ms();
         for b in &self.buses {
             let silent = Duration::from_millis(now.saturating_sub(b.last.load(Ordering::Relaxed)));
@@ -136,6 +173,32 @@ mod tests {
         assert!(err.contains("tcp://a made no progress"), "{err}");
         health.beat(0);
         assert!(health.liveness().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_server_task_that_ends_fails_liveness() {
+        let health = Arc::new(Health::new(vec![], Duration::from_secs(30)));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        health.watch(
+            "OPC UA server",
+            tokio::spawn(async move {
+                let _ = stopped.await;
+            }),
+        );
+        let aborted = health.watch("HTTP server", tokio::spawn(std::future::pending()));
+        aborted.abort();
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(health.liveness().is_ok(), "an aborted task is a shutdown");
+        let _ = stop.send(());
+        for _ in 0..100 {
+            if health.liveness().is_err() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(health.liveness().unwrap_err(), "the OPC UA server stopped");
     }
 
     #[tokio::test(start_paused = true)]

@@ -142,3 +142,126 @@ async fn a_register_that_stays_unmapped_is_retried_ever_less_often() {
         ))
     );
 }
+
+#[tokio::test]
+async fn values_of_a_bus_that_stops_finishing_cycles_age_on_every_read() {
+    use edge_gateway::http::AppState;
+    use edge_gateway::http::metrics::MetricsOptions;
+    use edge_gateway::tags::BadCause;
+    let (sim, addr) =
+        common::start_sim("[[simulator.register]]\naddress = \"40001\"\nvalue = 5\n").await;
+    // The second request is answered after 30 s, well within the device's
+    // 60 s timeout: no cycle ends, no poll fails, nothing is written to the store.
+    sim.delay_next(None, 1, 1, Duration::from_secs(30));
+    let engine = Engine::start(&config(&format!(
+        "[[device]]\nname = \"d\"\nprotocol = \"tcp\"\nhost = \"{addr}\"\npoll = \"100ms\"\ntimeout = \"60s\"\nstale_after = \"300ms\"\n\
+         [[device.tag]]\nname = \"t\"\naddress = \"40001\"\ntype = \"u16\"\n"
+    )));
+    let store = engine.store().clone();
+    let id = store.find("d", "t").unwrap();
+    let changes = store.track_changes().unwrap();
+    wait_until("the first poll", WAIT, || {
+        tag(&store, "d", "t").1 == Quality::Good
+    })
+    .await;
+    let (http, _task) = edge_gateway::http::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        AppState {
+            store: store.clone(),
+            counters: engine.counters().clone(),
+            health: engine.health().clone(),
+            metrics: MetricsOptions {
+                gateway: "g".into(),
+                tag_values: true,
+            },
+        },
+    )
+    .await
+    .unwrap();
+    wait_until("uncertain once unconfirmed for stale_after", WAIT, || {
+        tag(&store, "d", "t") == (Some(Value::U16(5)), Quality::Uncertain(BadCause::Timeout))
+    })
+    .await;
+    let (_, _, body) = common::http_get(http, "/api/tags").await;
+    assert!(body.contains("\"quality\":\"uncertain\""), "{body}");
+    wait_until("bad at twice that", WAIT, || {
+        tag(&store, "d", "t").1 == Quality::Bad(BadCause::Timeout)
+    })
+    .await;
+    let (_, _, body) = common::http_get(http, "/api/tags").await;
+    assert!(body.contains("\"quality\":\"bad\""), "{body}");
+    let (_, _, metrics) = common::http_get(http, "/metrics").await;
+    assert!(
+        !metrics.contains("edge_gateway_tag_value{"),
+        "a bad tag has no sample: {metrics}"
+    );
+    // Subscribers hear of it: the store itself was aged and the tag marked.
+    let mut ids = Vec::new();
+    wait_until("the aged state reaches change tracking", WAIT, || {
+        changes.drain(&mut ids);
+        ids.contains(&id) && store.snapshot(id).unwrap().quality == Quality::Bad(BadCause::Timeout)
+    })
+    .await;
+    assert!(
+        engine.health().liveness().is_ok(),
+        "a request within its timeout is not a wedge"
+    );
+}
+
+#[tokio::test]
+async fn a_flood_of_writes_does_not_starve_the_polls() {
+    let (sim, addr) = common::start_sim(
+        "[[simulator.register]]\naddress = \"40001\"\nvalue = 5\n[[simulator.register]]\naddress = \"40011\"\nvalue = 6\n",
+    )
+    .await;
+    sim.set_delay(None, Duration::from_millis(5));
+    let engine = Arc::new(Engine::start(&config(&format!(
+        "[[device]]\nname = \"d\"\nprotocol = \"tcp\"\nhost = \"{addr}\"\npoll = \"50ms\"\ntimeout = \"1s\"\nmax_gap = 0\n\
+         [[device.tag]]\nname = \"sp\"\naddress = \"40001\"\ntype = \"u16\"\nwritable = true\n\
+         [[device.tag]]\nname = \"pv\"\naddress = \"40011\"\ntype = \"u16\"\n"
+    ))));
+    let store = engine.store().clone();
+    wait_until("the first poll", WAIT, || {
+        tag(&store, "d", "pv").1 == Quality::Good
+    })
+    .await;
+    let cycles = || {
+        engine
+            .counters()
+            .device(DeviceId::new(0))
+            .unwrap()
+            .cycles
+            .load(Ordering::Relaxed)
+    };
+    let before = cycles();
+    // Twenty writers back to back for 1.5 s keep the write queue full.
+    let until = tokio::time::Instant::now() + Duration::from_millis(1500);
+    let flood: Vec<_> = (0..20u16)
+        .map(|w| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let id = engine.store().find("d", "sp").unwrap();
+                let mut done = 0u32;
+                while tokio::time::Instant::now() < until {
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                    if engine.write_id(id, Value::U16(w), deadline).await.is_ok() {
+                        done += 1;
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    let mut writes = 0;
+    for w in flood {
+        writes += w.await.unwrap();
+    }
+    let polled = cycles() - before;
+    assert!(writes > 20, "the writes went through ({writes})");
+    // A cycle is two poll requests; writes get at most 4 sends per poll request.
+    assert!(
+        polled >= 5,
+        "{polled} cycles in 1.5 s beside {writes} writes: the writes starved the polls"
+    );
+    assert_eq!(tag(&store, "d", "pv").1, Quality::Good);
+}

@@ -65,16 +65,17 @@ pub fn router(state: AppState) -> Router {
 pub async fn serve(
     listen: SocketAddr,
     state: AppState,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+) -> std::io::Result<(SocketAddr, tokio::task::AbortHandle)> {
     let listener = TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
+    let health = state.health.clone();
     let app = router(state);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "http server stopped");
         }
     });
-    Ok((bound, task))
+    Ok((bound, health.watch("HTTP server", task)))
 }
 
 /// `/metrics`: rendered whole at each scrape, gzipped when the scraper

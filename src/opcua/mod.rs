@@ -36,7 +36,7 @@ use opcua::server::{
     ServerHandle,
 };
 use opcua::types::{BuildInfo, DateTime, MessageSecurityMode};
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 
 use crate::config::{Config, OpcuaConfig, Security};
 use crate::engine::Engine;
@@ -104,7 +104,7 @@ pub struct OpcuaServer {
     pub endpoint_url: String,
     /// Namespace index of the tags.
     pub namespace: u16,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Vec<AbortHandle>,
 }
 
 impl std::fmt::Debug for OpcuaServer {
@@ -356,26 +356,35 @@ pub async fn start(
     let namespace = nm.namespace_index();
 
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = server.run_with(listener).await {
-            tracing::error!(error = %e, "OPC UA server stopped");
-        }
-    }));
+    tasks.push(health.watch(
+        "OPC UA server",
+        tokio::spawn(async move {
+            if let Err(e) = server.run_with(listener).await {
+                tracing::error!(error = %e, "OPC UA server stopped");
+            }
+        }),
+    ));
     let changes = engine
         .store()
         .track_changes()
         .map_err(|e| OpcuaError::Setup(e.to_string()))?;
-    tasks.push(tokio::spawn(sync::push_values(
-        nm.clone(),
-        changes,
-        cfg.limits.min_sampling_interval,
-    )));
-    tasks.push(tokio::spawn(sync::refresh_status(
-        nm,
-        handle.clone(),
-        health,
-        cfg.pki_dir.clone(),
-    )));
+    tasks.push(health.watch(
+        "OPC UA value sync",
+        tokio::spawn(sync::push_values(
+            nm.clone(),
+            changes,
+            cfg.limits.min_sampling_interval,
+        )),
+    ));
+    tasks.push(health.watch(
+        "OPC UA status sync",
+        tokio::spawn(sync::refresh_status(
+            nm,
+            handle.clone(),
+            health.clone(),
+            cfg.pki_dir.clone(),
+        )),
+    ));
     tracing::info!(endpoint = %endpoint_url, namespace = %ns_uri, security = ?cfg.security, anonymous_read = cfg.anonymous_read, users = cfg.users.len(), "OPC UA server listening");
     Ok(OpcuaServer {
         handle,

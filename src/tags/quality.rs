@@ -82,6 +82,39 @@ pub fn quality_after_failure(
     }
 }
 
+/// How long a good value stands without a poll confirming it before it reads
+/// uncertain: `stale_after`, but never less than two polls, so a value is not
+/// doubted between two polls on time.
+pub(super) fn unconfirmed_after(stale_after: Duration, poll: Duration) -> Duration {
+    stale_after.max(poll.saturating_mul(2))
+}
+
+/// A tag's quality as read at `now`, when nothing may have confirmed or
+/// failed it since `last_good` (a bus that stopped finishing cycles): a good
+/// value reads uncertain (timeout) after `unconfirmed_after`, and bad after
+/// twice that; an uncertain one reads bad once its last good value is
+/// `stale_after` old, as the next failed poll would make it. Pure, so the
+/// rule is tested without a clock.
+pub(super) fn aged(
+    quality: Quality,
+    last_good: Option<Instant>,
+    now: Instant,
+    stale_after: Duration,
+    poll: Duration,
+) -> Quality {
+    let Some(at) = last_good else {
+        return quality;
+    };
+    let age = now.saturating_duration_since(at);
+    let doubt = unconfirmed_after(stale_after, poll);
+    match quality {
+        Quality::Good if age >= doubt.saturating_mul(2) => Quality::Bad(BadCause::Timeout),
+        Quality::Good if age >= doubt => Quality::Uncertain(BadCause::Timeout),
+        Quality::Uncertain(cause) if age >= stale_after => Quality::Bad(cause),
+        q => q,
+    }
+}
+
 /// True when `new` differs from `old` by more than the deadband (or in kind).
 pub fn exceeds_deadband(old: &Value, new: &Value, deadband: Option<f64>) -> bool {
     match (deadband, old.as_f64(), new.as_f64()) {
@@ -121,6 +154,81 @@ mod tests {
             q,
             Quality::Bad(BadCause::Exception(ExceptionCode::ServerDeviceFailure))
         );
+    }
+
+    #[test]
+    fn an_unconfirmed_good_value_ages_to_uncertain_then_bad() {
+        let (t0, stale, poll) = (
+            Instant::now(),
+            Duration::from_secs(3),
+            Duration::from_secs(1),
+        );
+        let at = |s: u64| {
+            aged(
+                Quality::Good,
+                Some(t0),
+                t0 + Duration::from_secs(s),
+                stale,
+                poll,
+            )
+        };
+        assert_eq!(at(2), Quality::Good);
+        assert_eq!(at(3), Quality::Uncertain(BadCause::Timeout));
+        assert_eq!(at(5), Quality::Uncertain(BadCause::Timeout));
+        assert_eq!(at(6), Quality::Bad(BadCause::Timeout));
+    }
+
+    #[test]
+    fn a_good_value_is_not_doubted_between_two_polls_on_time() {
+        let (t0, stale, poll) = (
+            Instant::now(),
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+        );
+        let q = aged(
+            Quality::Good,
+            Some(t0),
+            t0 + Duration::from_secs(19),
+            stale,
+            poll,
+        );
+        assert_eq!(q, Quality::Good);
+    }
+
+    #[test]
+    fn an_uncertain_value_reads_bad_at_stale_after_without_another_poll() {
+        let (t0, stale, poll) = (
+            Instant::now(),
+            Duration::from_secs(3),
+            Duration::from_secs(1),
+        );
+        let uncertain = Quality::Uncertain(BadCause::Communication);
+        assert_eq!(
+            aged(
+                uncertain,
+                Some(t0),
+                t0 + Duration::from_secs(2),
+                stale,
+                poll
+            ),
+            uncertain
+        );
+        assert_eq!(
+            aged(
+                uncertain,
+                Some(t0),
+                t0 + Duration::from_secs(3),
+                stale,
+                poll
+            ),
+            Quality::Bad(BadCause::Communication)
+        );
+        let bad = Quality::Bad(BadCause::Decode);
+        assert_eq!(
+            aged(bad, Some(t0), t0 + Duration::from_secs(99), stale, poll),
+            bad
+        );
+        assert_eq!(aged(Quality::Good, None, t0, stale, poll), Quality::Good);
     }
 
     #[test]

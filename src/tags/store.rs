@@ -10,6 +10,9 @@
 //! - a value survives a failed poll as `Uncertain` only while it is younger than
 //!   its device's `stale_after`; after that the quality is `Bad` and the value is
 //!   withheld from readers (`TagSnapshot::usable_value`);
+//! - a good value that no poll confirms (a bus that stopped finishing cycles)
+//!   ages as it is read (`quality::aged`): uncertain, then bad; `age` stores
+//!   that and marks the change, so subscribers hear of it too;
 //! - a tag is marked changed for every change of value or quality, never for a
 //!   plain re-confirmation, so consumers are not woken for nothing; it is
 //!   marked after its new state is stored, so a consumer that finds the mark
@@ -21,7 +24,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::changes::{ChangeCursor, ChangeTracker, TooManyConsumers};
-use super::quality::{exceeds_deadband, quality_after_failure};
+use super::quality::{aged, exceeds_deadband, quality_after_failure, unconfirmed_after};
 use super::{BadCause, DataType, DeviceId, Quality, TagId, Value};
 use crate::lock::lock;
 
@@ -89,6 +92,8 @@ pub struct DeviceStatus {
     pub requests_per_cycle: u32,
     /// When the last cycle of this device finished (successfully or not).
     pub last_cycle_at: Option<SystemTime>,
+    /// The same on the monotonic clock, for ageing unconfirmed values.
+    pub last_cycle: Option<Instant>,
     /// True while the RTU bus skips this slave after repeated timeouts.
     pub demoted: bool,
 }
@@ -106,6 +111,8 @@ pub struct DeviceMeta {
 struct DeviceSlot {
     meta: DeviceMeta,
     status: Mutex<DeviceStatus>,
+    /// This device's tag ids (tags are stored device by device).
+    tags: std::ops::Range<usize>,
 }
 
 /// Latest value, quality and timestamps of every tag, fixed at start-up.
@@ -144,9 +151,15 @@ impl TagStore {
             .collect();
         let devices = devices
             .into_iter()
-            .map(|meta| DeviceSlot {
-                meta,
-                status: Mutex::new(DeviceStatus::default()),
+            .enumerate()
+            .map(|(i, meta)| {
+                let first = tags.partition_point(|t| t.device.index() < i);
+                let end = tags.partition_point(|t| t.device.index() <= i);
+                DeviceSlot {
+                    meta,
+                    status: Mutex::new(DeviceStatus::default()),
+                    tags: first..end.max(first),
+                }
             })
             .collect();
         TagStore {
@@ -198,15 +211,75 @@ impl TagStore {
             .map(TagId::new)
     }
 
-    /// A copy of one tag's state; `None` for an unknown id.
+    /// A copy of one tag's state as of now; `None` for an unknown id.
     pub fn snapshot(&self, id: TagId) -> Option<TagSnapshot> {
+        self.snapshot_at(id, Instant::now())
+    }
+
+    /// A copy of one tag's state as of `now` (one instant for a whole scrape):
+    /// a value no poll confirmed for too long reads as aged (`quality::aged`).
+    pub fn snapshot_at(&self, id: TagId, now: Instant) -> Option<TagSnapshot> {
+        let meta = self.metas.get(id.index())?;
         let state = lock(self.states.get(id.index())?);
+        let quality = match self.devices.get(meta.device.index()) {
+            Some(d) => aged(
+                state.quality,
+                state.last_good,
+                now,
+                d.meta.stale_after,
+                d.meta.poll,
+            ),
+            None => state.quality,
+        };
         Some(TagSnapshot {
             value: state.value.clone(),
-            quality: state.quality,
+            quality,
             source_time: state.source_time,
             changed_at: state.changed_at,
         })
+    }
+
+    /// Store the aged quality of every tag of a device that has finished no
+    /// cycle for longer than its values may stand unconfirmed, and mark what
+    /// changed, so that a face that forwards changes (a subscription) hears
+    /// of a stalled bus too. Cheap when every device is on time: one check each.
+    pub fn age(&self, now: Instant) {
+        for d in &self.devices {
+            let last_cycle = lock(&d.status).last_cycle;
+            let doubt = unconfirmed_after(d.meta.stale_after, d.meta.poll);
+            let Some(at) = last_cycle else { continue };
+            if now.saturating_duration_since(at) < doubt {
+                continue;
+            }
+            for i in d.tags.clone() {
+                let Some(slot) = self.states.get(i) else {
+                    continue;
+                };
+                let changed = {
+                    let mut state = lock(slot);
+                    let quality = aged(
+                        state.quality,
+                        state.last_good,
+                        now,
+                        d.meta.stale_after,
+                        d.meta.poll,
+                    );
+                    let changed = quality != state.quality;
+                    if changed {
+                        let at = SystemTime::now();
+                        state.quality = quality;
+                        state.changed_at = Some(at);
+                        if matches!(quality, Quality::Bad(_)) {
+                            state.source_time = Some(at);
+                        }
+                    }
+                    changed
+                };
+                if changed {
+                    self.changes.mark(TagId::new(i));
+                }
+            }
+        }
     }
 
     /// Start tracking changes for a new consumer: its first drain yields

@@ -107,8 +107,9 @@ impl TagSeries {
         // One snapshot per tag serves both families, so a scrape never shows a
         // tag good without its value, or the reverse.
         let mut seen = Vec::with_capacity(self.ends.len());
+        let now = tokio::time::Instant::now();
         for (i, (labels, unit)) in self.each().enumerate() {
-            let Some(snap) = store.snapshot(TagId::new(i)) else {
+            let Some(snap) = store.snapshot_at(TagId::new(i), now) else {
                 seen.push(Seen::Missing);
                 continue;
             };

@@ -15,7 +15,12 @@
 //!   and retries the halves at once, so one unmapped register never blanks its
 //!   neighbours; after `merge_after` clean cycles the planned blocks are tried
 //!   again (a PLC that was booting), with a doubling wait while they are refused;
-//! - writes arrive on a channel and jump the poll queue between two requests.
+//! - writes arrive on a channel and jump the poll queue between two requests,
+//!   at most `WRITES_BETWEEN_POLLS` of them while a poll is due.
+//!
+//! Liveness: the bus beats when it is idle with nothing overdue and after every
+//! poll request attempt, never for a write, so a bus that stops polling (wedged,
+//! or starved) stops beating.
 //!
 //! Files: `layout` plans buses and blocks (pure), `poll` runs a device's cycle,
 //! `write` is the write path.
@@ -42,6 +47,11 @@ use crate::write::WriteError;
 
 /// Pending writes a bus queues before `write` answers `Busy`.
 pub const WRITE_QUEUE: usize = 64;
+
+/// Writes a bus sends between two poll requests while a poll is due: writes
+/// jump the poll queue, but twenty sessions writing back to back must not
+/// starve the polls (and leave every tag showing an old value).
+pub const WRITES_BETWEEN_POLLS: u32 = 4;
 
 /// A request to a bus task.
 #[derive(Debug)]
@@ -172,6 +182,8 @@ struct Bus {
     health: Arc<Health>,
     /// This bus's slot in `health`.
     index: usize,
+    /// Writes sent since the last poll request (`WRITES_BETWEEN_POLLS`).
+    writes_since_poll: u32,
 }
 
 impl Bus {
@@ -223,28 +235,35 @@ impl Bus {
             pause_after_connect,
             health,
             index,
+            writes_since_poll: 0,
         }
     }
 
     async fn run(mut self) {
         tracing::info!(bus = %self.key, devices = self.devices.len(), "bus started");
         loop {
-            self.health.beat(self.index);
             let next = self
                 .devices
                 .iter()
                 .enumerate()
                 .min_by_key(|(_, d)| d.due())
                 .map(|(i, d)| (i, d.due()));
+            let now = Instant::now();
+            let overdue = next.is_some_and(|(_, due)| due <= now);
+            if !overdue {
+                self.health.beat(self.index);
+            }
+            // A due poll goes first once writes had their share.
+            let writes_may_go = !overdue || self.writes_since_poll < WRITES_BETWEEN_POLLS;
             // Wake at least every IDLE_BEAT so a long poll interval still beats.
-            let wake = Instant::now() + IDLE_BEAT;
+            let wake = now + IDLE_BEAT;
             let (index, due) = match next {
                 Some((i, due)) if due <= wake => (Some(i), due),
                 _ => (None, wake),
             };
             tokio::select! {
                 biased;
-                cmd = self.rx.recv() => match cmd {
+                cmd = self.rx.recv(), if writes_may_go => match cmd {
                     Some(cmd) => self.handle(cmd).await,
                     None => break,
                 },

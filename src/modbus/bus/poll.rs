@@ -13,7 +13,7 @@ use super::super::plan::{self, Block};
 use super::super::protocol::{
     ExceptionCode, device_unreachable, exception_name, exception_number, read_request,
 };
-use super::{Bus, DevicePlan, MERGE_BACKOFF_CAP};
+use super::{Bus, DevicePlan, MERGE_BACKOFF_CAP, WRITES_BETWEEN_POLLS};
 use super::{DeviceCounters, Function, Outcome};
 use crate::tags::{BadCause, DeviceId, TagStore};
 
@@ -57,8 +57,10 @@ impl Bus {
         let mut queue: std::collections::VecDeque<usize> = (0..dev.plan.blocks.len()).collect();
 
         while let Some(bi) = queue.pop_front() {
-            // Writes jump the poll queue.
-            while let Ok(cmd) = self.rx.try_recv() {
+            // Writes jump the poll queue, within their share of the bus.
+            while self.writes_since_poll < WRITES_BETWEEN_POLLS
+                && let Ok(cmd) = self.rx.try_recv()
+            {
                 self.handle(cmd).await;
             }
             let Some(block) = self
@@ -84,6 +86,7 @@ impl Bus {
                     None,
                 )
                 .await;
+            self.writes_since_poll = 0;
             match self.apply_read(index, bi, &block, reply) {
                 BlockOutcome::Answered => answered = true,
                 BlockOutcome::Split => {
@@ -168,7 +171,11 @@ impl Bus {
         let mut attempt = 0u32;
         loop {
             // Each step from here (connect, request, drain, pauses) is bounded.
-            self.health.beat(self.index);
+            // Only polls (no deadline) count as progress: writes alone do not
+            // keep a bus live.
+            if deadline.is_none() {
+                self.health.beat(self.index);
+            }
             if !self.link.is_connected() {
                 let attempts = self.link.connect_attempts;
                 let connect_within = match deadline {
@@ -303,6 +310,7 @@ impl Bus {
         failure: Option<(BadCause, String)>,
     ) {
         let now = Instant::now();
+        self.health.beat(self.index);
         let Some(dev) = self.devices.get_mut(index) else {
             return;
         };
@@ -341,6 +349,7 @@ impl Bus {
             s.last_poll_duration = now - started;
             s.requests_per_cycle = requests;
             s.last_cycle_at = Some(SystemTime::now());
+            s.last_cycle = Some(now);
             s.demoted = demoted;
         });
         if let Some(c) = self.counters.device(dev.plan.id) {

@@ -57,6 +57,7 @@ impl Bus {
                     let _ = reply.send(Err(WriteError::deadline_passed()));
                     return;
                 }
+                self.writes_since_poll = self.writes_since_poll.saturating_add(1);
                 let result = self.write(device, tag, value, deadline, &reply).await;
                 if let Err(e) = &result {
                     let (device, tag) = self.names(device, tag);
