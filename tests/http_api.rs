@@ -339,3 +339,74 @@ async fn a_device_without_tags_neither_delays_readiness_nor_reports_down() {
     // process_start_time_seconds is marked by the binary's `run`: see
     // tests/cli.rs run_serves_its_own_process_start_time_on_metrics.
 }
+
+/// True once the server closed `s` (a read returns 0 or fails), within `limit`.
+async fn closed_by_server(s: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 256];
+    loop {
+        match tokio::time::timeout(limit, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn connections_are_bounded_and_idle_ones_make_room_or_time_out() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let engine = Engine::start(&config(""));
+    let state = AppState {
+        store: engine.store().clone(),
+        counters: engine.counters().clone(),
+        health: engine.health().clone(),
+        metrics: MetricsOptions {
+            gateway: "g".into(),
+            tag_values: true,
+        },
+    };
+    let limits = http::HttpLimits {
+        max_connections: 4,
+        idle_timeout: Duration::from_millis(500),
+    };
+    let (addr, _task) = http::serve_with("127.0.0.1:0".parse().unwrap(), state, limits)
+        .await
+        .unwrap();
+    // Ten silent sockets: the limit is four, and a new one evicts the oldest silent one.
+    let mut silent = Vec::new();
+    for _ in 0..10 {
+        silent.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let (status, _, _) = http_get(addr, "/healthz").await;
+    assert_eq!(status, 200, "a request gets in beside silent sockets");
+    assert!(
+        closed_by_server(&mut silent[0], Duration::from_secs(2)).await,
+        "the oldest silent socket was closed to make room"
+    );
+    // A client that starts a request and never finishes its head is cut off.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTT").await.unwrap();
+    assert!(
+        closed_by_server(&mut slow, Duration::from_secs(3)).await,
+        "an unfinished request head times out"
+    );
+    // Four clients that each sent a byte hold every slot: a fifth is refused at once.
+    let mut talkers = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"G").await.unwrap();
+        talkers.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut fifth = TcpStream::connect(addr).await.unwrap();
+    assert!(
+        closed_by_server(&mut fifth, Duration::from_millis(300)).await,
+        "refused while every slot is held by a client that spoke"
+    );
+    // They time out in turn, and the server serves again.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (status, _, _) = http_get(addr, "/healthz").await;
+    assert_eq!(status, 200);
+}

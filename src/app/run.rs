@@ -44,7 +44,11 @@ pub async fn run(
             tag_values: config.metrics_tag_values,
         },
     };
-    let (bound, http) = crate::http::serve(config.http_listen, state)
+    let limits = crate::http::HttpLimits {
+        max_connections: config.http_max_connections,
+        idle_timeout: config.http_idle_timeout,
+    };
+    let (bound, http) = crate::http::serve_with(config.http_listen, state, limits)
         .await
         .map_err(|source| RunError::Http {
             addr: config.http_listen,

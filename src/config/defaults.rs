@@ -18,6 +18,11 @@ pub const HTTP_LISTEN: &str = "127.0.0.1:9898";
 pub const METRICS_TAG_VALUES: bool = true;
 /// `[http] ready_grace`.
 pub const READY_GRACE: Duration = Duration::from_secs(30);
+/// `[http] max_connections`: scrapers, health checks and API clients at once.
+pub const HTTP_MAX_CONNECTIONS: usize = 256;
+/// `[http] idle_timeout`: a connection silent this long (a keep-alive with no
+/// next request, a client that stopped reading) is closed.
+pub const HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The Modbus TCP port when `host` names none (Modbus/TCP, §4.1: port 502).
 pub const MODBUS_PORT: u16 = 502;
@@ -91,6 +96,9 @@ pub const OPCUA_SECURITY: [Security; 2] = [
 pub const OPCUA_ANONYMOUS_READ: bool = false;
 /// `[opcua] max_sessions`.
 pub const OPCUA_MAX_SESSIONS: usize = 20;
+/// `[opcua] max_connections`: every session's connection, plus room for
+/// clients that only ask for endpoints.
+pub const OPCUA_MAX_CONNECTIONS: usize = 50;
 /// `[opcua] max_subscriptions_per_session`.
 pub const OPCUA_MAX_SUBSCRIPTIONS_PER_SESSION: usize = 5;
 /// `[opcua] max_message_size`, in bytes.

@@ -66,6 +66,10 @@ pub struct Config {
     pub metrics_tag_values: bool,
     /// /readyz reports ready after this long even if a device was never polled.
     pub ready_grace: Duration,
+    /// Open HTTP connections at once; more are refused.
+    pub http_max_connections: usize,
+    /// An HTTP connection with no traffic for this long is closed.
+    pub http_idle_timeout: Duration,
     /// The built-in simulator, when configured.
     pub simulator: Option<SimulatorConfig>,
     /// The OPC UA server, when configured and enabled.
@@ -442,6 +446,8 @@ pub struct OpcuaUser {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OpcuaLimits {
     pub max_sessions: usize,
+    /// Open TCP connections; the oldest that never said Hello makes room.
+    pub max_connections: usize,
     pub max_subscriptions_per_session: usize,
     /// Per subscription and per request; `None`: derived from the tag count.
     pub max_monitored_items: Option<usize>,

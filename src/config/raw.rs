@@ -43,6 +43,10 @@ pub(crate) struct RawHttp {
     /// How long /readyz waits for every device's first poll before it reports ready anyway.
     /// Default: `defaults::READY_GRACE`.
     pub ready_grace: Option<Spanned<String>>,
+    /// Open connections at once. Default: `defaults::HTTP_MAX_CONNECTIONS`.
+    pub max_connections: Option<Spanned<i64>>,
+    /// A connection with no traffic for this long is closed. Default: `defaults::HTTP_IDLE_TIMEOUT`.
+    pub idle_timeout: Option<Spanned<String>>,
 }
 
 /// `[opcua]`.
@@ -66,6 +70,8 @@ pub(crate) struct RawOpcua {
     pub user: Vec<Spanned<RawOpcuaUser>>,
     /// Concurrent sessions. Default: `defaults::OPCUA_MAX_SESSIONS`.
     pub max_sessions: Option<Spanned<i64>>,
+    /// Open TCP connections. Default: `defaults::OPCUA_MAX_CONNECTIONS`.
+    pub max_connections: Option<Spanned<i64>>,
     /// Subscriptions one session may hold. Default: `defaults::OPCUA_MAX_SUBSCRIPTIONS_PER_SESSION`.
     pub max_subscriptions_per_session: Option<Spanned<i64>>,
     /// Monitored items per subscription and per request. Default: derived from the tag count.

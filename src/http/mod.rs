@@ -3,12 +3,14 @@
 //! Nothing here is on the poll path: every response is built from the store,
 //! the counters and the health state at request time.
 //!
-//! Layout: this file holds the router and the server; `api` the JSON views,
+//! Layout: this file holds the router and the server; `listener` bounds the
+//! connections and their timeouts; `api` the JSON views,
 //! `health` the probes, `metrics` the Prometheus exposition (with `process`
 //! for the process family), `time` the timestamp format of the JSON.
 
 mod api;
 mod health;
+mod listener;
 pub mod metrics;
 pub mod process;
 mod time;
@@ -28,6 +30,7 @@ use crate::tags::TagStore;
 use metrics::{Encoding, MetricsOptions, MetricsRenderer};
 
 pub use health::devices_up;
+pub use listener::{HEADER_READ_TIMEOUT, HttpLimits};
 pub use time::rfc3339;
 
 /// What the handlers read.
@@ -66,15 +69,20 @@ pub async fn serve(
     listen: SocketAddr,
     state: AppState,
 ) -> std::io::Result<(SocketAddr, tokio::task::AbortHandle)> {
+    serve_with(listen, state, HttpLimits::default()).await
+}
+
+/// `serve` with the connection bounds of the config.
+pub async fn serve_with(
+    listen: SocketAddr,
+    state: AppState,
+    limits: HttpLimits,
+) -> std::io::Result<(SocketAddr, tokio::task::AbortHandle)> {
     let listener = TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
     let health = state.health.clone();
     let app = router(state);
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "http server stopped");
-        }
-    });
+    let task = tokio::spawn(listener::accept_loop(listener, app, limits));
     Ok((bound, health.watch("HTTP server", task)))
 }
 

@@ -243,6 +243,7 @@ fn limits(cfg: &OpcuaConfig, tags: usize, devices: usize) -> Limits {
         .max_monitored_items
         .unwrap_or_else(|| default_monitored_items(tags, devices));
     l.max_sessions = cfg.limits.max_sessions;
+    l.max_connections = cfg.limits.max_connections;
     l.max_message_size = cfg.limits.max_message_size;
     // Chunks are collected before any decoding: no more than the message needs.
     l.max_chunk_count = cfg.limits.max_chunk_count.unwrap_or_else(|| {

@@ -195,6 +195,58 @@ async def check_write_deadline(c, ns, arrivals):
           [round(at - answered, 3) for at in writes])
 
 
+async def http_status(port, path):
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    head = await asyncio.wait_for(reader.read(64), 5)
+    writer.close()
+    return head.split(b" ")[1].decode() if head.count(b" ") else head
+
+
+async def check_hostile_peers(url, http, ns):
+    """Hundreds of idle sockets on both ports and dozens of sessions that are
+    created and never activated: a legitimate client still gets in, /healthz
+    still answers, and the devices keep polling."""
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    idle = []
+    for p in (port, http):
+        for _ in range(300):
+            idle.append(socket.create_connection(("127.0.0.1", p), timeout=5))
+    lurkers = []
+    for _ in range(25):  # max_sessions is 20
+        c = Client(url, timeout=5)
+        try:
+            await c.connect_socket()
+            await c.send_hello()
+            await c.open_secure_channel()
+            await c.create_session()
+            lurkers.append(c)
+        except Exception as e:  # refused: the check below says so
+            print(f"     (a lurking session was refused: {type(e).__name__}: {e})")
+    check("25 sessions created and never activated are all accepted", len(lurkers) == 25, len(lurkers))
+    try:
+        async with Client(url, timeout=5) as c:
+            value = await c.get_node(f"ns={ns};s=meter1.voltage_l1").read_data_value()
+            ok, detail = value.StatusCode.is_good(), value.StatusCode
+    except Exception as e:
+        ok, detail = False, f"{type(e).__name__}: {e}"
+    check("beside 300 idle sockets and 25 never-activated sessions, a client connects and reads Good", ok, detail)
+    st = await http_status(http, "/healthz")
+    check("beside 300 idle sockets on the HTTP port, /healthz answers 200", st == "200", st)
+    async with Client(url, timeout=5) as c:
+        dv = await c.get_node(f"ns={ns};s=meter1.voltage_l1").read_data_value()
+        age = (datetime.datetime.now(datetime.timezone.utc) - dv.SourceTimestamp.replace(tzinfo=datetime.timezone.utc)).total_seconds()
+    check("... and polling keeps its cycle (a source timestamp under 3 s old)", age < 3, age)
+    for c in lurkers:
+        try:
+            c.disconnect_socket()
+        except Exception:
+            pass
+    for s in idle:
+        s.close()
+
+
 async def main():
     work = tempfile.mkdtemp(prefix="eg-interop-")
     cfg, http, opc, sim_port, slow_port = prepare(work)
@@ -427,6 +479,7 @@ async def main():
                 await asyncio.sleep(0.2)
             check("simulator back: Good again", seen[-1:] == ["Good"], seen[-5:])
             await sub.delete()
+        await check_hostile_peers(url, http, ns)
     finally:
         slow.close()
         for p in (gw, sim):

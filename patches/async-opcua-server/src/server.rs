@@ -50,6 +50,8 @@ use super::{
 
 struct ConnectionInfo {
     command_send: tokio::sync::mpsc::Sender<ControllerCommand>,
+    /// Whether the connection has said Hello (edge-gateway patch).
+    hello_done: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn log_connection_panic(id: u32, payload: Box<dyn std::any::Any + Send>) {
@@ -372,8 +374,31 @@ impl Server {
                 rs = listener.accept() => {
                     match rs {
                         Ok((socket, addr)) => {
+                            // (edge-gateway patch.) Bound the connections: make room by
+                            // closing the oldest one that never said Hello, else refuse.
+                            let max = self.info.config.limits.max_connections;
+                            if max > 0 && self.connection_map.len() >= max {
+                                let oldest = self
+                                    .connection_map
+                                    .iter()
+                                    .filter(|(_, c)| !c.hello_done.load(std::sync::atomic::Ordering::Relaxed))
+                                    .map(|(id, _)| *id)
+                                    .min();
+                                match oldest {
+                                    Some(id) => {
+                                        // Dropping its command sender makes the connection close.
+                                        self.connection_map.remove(&id);
+                                        info!("Connection limit {max} reached: closing connection {id}, which never said Hello");
+                                    }
+                                    None => {
+                                        warn!("Connection limit {max} reached: refusing a connection from {addr}");
+                                        drop(socket);
+                                        continue;
+                                    }
+                                }
+                            }
                             info!("Accept new connection from {addr} ({connection_counter})");
-                            let conn = SessionStarter::new(
+                            let mut conn = SessionStarter::new(
                                 TcpConnector::new(socket, TransportConfig {
                                     send_buffer_size: self.info.config.limits.send_buffer_size,
                                     max_message_size: self.info.config.limits.max_message_size,
@@ -387,6 +412,8 @@ impl Server {
                                 self.node_managers.clone(),
                                 self.subscriptions.clone()
                             );
+                            let hello_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                            conn.hello_done = Some(hello_done.clone());
 
                             let (send, recv) = tokio::sync::mpsc::channel(5);
                             let handle = tokio::spawn(async move {
@@ -401,7 +428,8 @@ impl Server {
                             });
                             self.connections.push(handle);
                             self.connection_map.insert(connection_counter, ConnectionInfo {
-                                command_send: send
+                                command_send: send,
+                                hello_done,
                             });
                             connection_counter += 1;
                         }
@@ -451,7 +479,9 @@ impl Server {
                     });
                     self.connections.push(handle);
                     self.connection_map.insert(connection_counter, ConnectionInfo {
-                        command_send: send
+                        command_send: send,
+                        // A reverse connection is ours: never closed to make room.
+                        hello_done: Arc::new(std::sync::atomic::AtomicBool::new(true)),
                     });
                     connection_counter += 1;
                 }

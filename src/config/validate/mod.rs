@@ -184,6 +184,21 @@ impl Builder<'_> {
             defaults::READY_GRACE,
             true,
         );
+        let http_max_connections = self.int(
+            "http: ",
+            "max_connections",
+            http.and_then(|h| h.max_connections.as_ref()),
+            1..=65_536,
+            i64::try_from(defaults::HTTP_MAX_CONNECTIONS).unwrap_or(i64::MAX),
+        );
+        let http_max_connections = usize::try_from(http_max_connections).unwrap_or(1);
+        let http_idle_timeout = self.duration(
+            "http: ",
+            "idle_timeout",
+            http.and_then(|h| h.idle_timeout.as_ref()),
+            defaults::HTTP_IDLE_TIMEOUT,
+            false,
+        );
         let simulator = raw.simulator.map(|s| self.simulator(s));
         let opcua = raw.opcua.and_then(|o| self.opcua(o));
         if let Some(s) = simulator.as_ref().filter(|s| s.enabled) {
@@ -238,6 +253,8 @@ impl Builder<'_> {
             http_listen,
             metrics_tag_values,
             ready_grace,
+            http_max_connections,
+            http_idle_timeout,
             simulator,
             opcua,
             devices: devices.into_iter().map(|(_, d)| d).collect(),

@@ -111,6 +111,12 @@ impl Builder<'_> {
             1..=1000,
             defaults::OPCUA_MAX_SESSIONS,
         );
+        let max_connections = limit(
+            "max_connections",
+            o.max_connections.as_ref(),
+            1..=10_000,
+            defaults::OPCUA_MAX_CONNECTIONS,
+        );
         let max_subscriptions_per_session = limit(
             "max_subscriptions_per_session",
             o.max_subscriptions_per_session.as_ref(),
@@ -131,8 +137,18 @@ impl Builder<'_> {
             .max_chunk_count
             .as_ref()
             .map(|v| limit("max_chunk_count", Some(v), 1..=65_535, 0));
+        if max_connections < max_sessions
+            && let Some(v) = o.max_connections.as_ref()
+        {
+            self.d.warn(&v.span(), format!("{p}max_connections = {max_connections} is below max_sessions = {max_sessions}: every session needs a connection"));
+        }
+        if listen.port() != 0 && !listen.ip().is_loopback() && security.contains(&Security::None) {
+            let at = o.security.as_ref().map_or(span.clone(), Spanned::span);
+            self.d.warn(&at, format!("{p}the \"none\" endpoint listens on {listen}, beyond loopback: its traffic is neither signed nor encrypted, so anyone on the network can read it and inject into it; offer sign-encrypt endpoints only, or listen on 127.0.0.1"));
+        }
         let limits = OpcuaLimits {
             max_sessions,
+            max_connections,
             max_subscriptions_per_session,
             max_monitored_items,
             max_message_size,

@@ -42,6 +42,12 @@ pub struct Limits {
     /// Maximum number of registered sessions before new ones are rejected.
     #[serde(default = "defaults::max_sessions")]
     pub max_sessions: usize,
+    /// Maximum number of open TCP connections; 0 for no limit. When it is
+    /// reached, the oldest connection that has not sent Hello yet is closed
+    /// for a new one, and a new one is refused if there is none.
+    /// (edge-gateway patch.)
+    #[serde(default)]
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -60,6 +66,7 @@ impl Default for Limits {
             max_query_continuation_points: defaults::max_query_continuation_points(),
             operational: OperationalLimits::default(),
             max_sessions: defaults::max_sessions(),
+            max_connections: 0,
         }
     }
 }

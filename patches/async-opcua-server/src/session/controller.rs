@@ -89,6 +89,8 @@ enum RequestProcessResult {
 }
 
 pub(crate) struct SessionStarter<T> {
+    /// Set once the connection has said Hello (edge-gateway patch).
+    pub(crate) hello_done: Option<Arc<std::sync::atomic::AtomicBool>>,
     connector: T,
     info: Arc<ServerInfo>,
     session_manager: Arc<RwLock<SessionManager>>,
@@ -107,6 +109,7 @@ impl<T: Connector> SessionStarter<T> {
         subscriptions: Arc<SubscriptionCache>,
     ) -> Self {
         Self {
+            hello_done: None,
             connector,
             info,
             session_manager,
@@ -152,6 +155,9 @@ impl<T: Connector> SessionStarter<T> {
             }
         };
 
+        if let Some(done) = &self.hello_done {
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let controller = SessionController::new(
             transport,
             self.session_manager,

@@ -68,7 +68,25 @@ impl SessionManager {
         request: &CreateSessionRequest,
     ) -> Result<CreateSessionResponse, StatusCode> {
         if self.sessions.len() >= self.info.config.limits.max_sessions {
-            return Err(StatusCode::BadTooManySessions);
+            // (edge-gateway patch.) Part 4, 5.6.2: before refusing a new session,
+            // close the oldest one that was never activated, so clients that
+            // create sessions and never activate them cannot lock others out.
+            let oldest = self
+                .sessions
+                .iter()
+                .filter(|(_, s)| !trace_read_lock!(s).is_activated())
+                .min_by_key(|(_, s)| trace_read_lock!(s).session_id_numeric())
+                .map(|(id, _)| id.clone());
+            let Some(id) = oldest else {
+                return Err(StatusCode::BadTooManySessions);
+            };
+            if let Some(session) = self.sessions.remove(&id) {
+                trace_write_lock!(session).close();
+                info!("Session limit reached: closed session {id}, which was never activated");
+            }
+            self.info
+                .diagnostics
+                .set_current_session_count(self.sessions.len() as u32);
         }
 
         // TODO: Auditing and diagnostics.
