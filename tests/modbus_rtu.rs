@@ -199,3 +199,92 @@ async fn a_line_that_never_falls_quiet_costs_a_bounded_drain_per_cycle() {
     );
     drop(slave);
 }
+
+#[tokio::test]
+async fn a_replugged_adapter_is_followed_through_its_by_id_link() {
+    // Followed both ways: the link checked before requests (slaves never
+    // demoted), and the reopen once every slave is demoted (the default).
+    for demote_after in [1000, 3] {
+        follow_a_replugged_adapter(demote_after).await;
+    }
+}
+
+async fn follow_a_replugged_adapter(demote_after: u32) {
+    // Two "adapters": pty pairs with a simulator each, holding different values.
+    let (old_sim, old_port, _old) =
+        pty_sim("[[simulator.register]]\naddress = \"40001\"\nvalue = 1\n");
+    let (new_sim, new_port, _new) =
+        pty_sim("[[simulator.register]]\naddress = \"40001\"\nvalue = 2\n");
+    let dir = std::env::temp_dir().join(format!("eg-replug-{}-{demote_after}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&old_port, &link).unwrap();
+    let engine = Engine::start(&config(&rtu_device(
+        "d",
+        link.to_str().unwrap(),
+        1,
+        &format!(
+            "poll = \"50ms\"\ntimeout = \"100ms\"\nretries = 0\ndemote_after = {demote_after}"
+        ),
+        "[[device.tag]]\nname = \"t\"\naddress = \"40001\"\ntype = \"u16\"\n",
+    )));
+    let store = engine.store().clone();
+    wait_until("read through the link", WAIT, || {
+        tag(&store, "d", "t") == (Some(Value::U16(1)), Quality::Good)
+    })
+    .await;
+    // Replugged: the old tty falls silent without failing, and udev points
+    // the by-id link at the new one.
+    old_sim.set_silent(None, true);
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&new_port, &link).unwrap();
+    wait_until("the new adapter is read", WAIT, || {
+        tag(&store, "d", "t") == (Some(Value::U16(2)), Quality::Good)
+    })
+    .await;
+    assert!(new_sim.requests(1) > 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_port_is_reopened_when_every_slave_on_it_is_demoted() {
+    let (sim, port, _keep) = pty_sim("[[simulator.register]]\naddress = \"40001\"\nvalue = 1\n");
+    let engine = Engine::start(&config(&rtu_device(
+        "d",
+        &port,
+        1,
+        "poll = \"20ms\"\ntimeout = \"50ms\"\nretries = 0\ndemote_after = 2\ndemote_for = \"100ms\"",
+        "[[device.tag]]\nname = \"t\"\naddress = \"40001\"\ntype = \"u16\"\n",
+    )));
+    let store = engine.store().clone();
+    let counters = engine.counters().clone();
+    wait_until("good", WAIT, || tag(&store, "d", "t").1 == Quality::Good).await;
+    let opens = counters
+        .device(DeviceId::new(0))
+        .unwrap()
+        .connects
+        .load(Ordering::Relaxed);
+    sim.set_silent(None, true);
+    wait_until("demoted", WAIT, || {
+        store
+            .device_status(DeviceId::new(0))
+            .is_some_and(|s| s.demoted)
+    })
+    .await;
+    sim.set_silent(None, false);
+    wait_until(
+        "the port was opened again and the slave answers",
+        WAIT,
+        || {
+            counters
+                .device(DeviceId::new(0))
+                .unwrap()
+                .connects
+                .load(Ordering::Relaxed)
+                > opens
+                && tag(&store, "d", "t").1 == Quality::Good
+        },
+    )
+    .await;
+}

@@ -127,7 +127,15 @@ pub struct Link {
     pub connect_attempts: u64,
     /// The last drain gave up on a line that did not fall quiet (logged once).
     noisy: bool,
+    /// RTU: the device the open port is (its path with links resolved), to
+    /// notice a by-id link that now names another tty (a replugged adapter).
+    opened_as: Option<std::path::PathBuf>,
+    /// RTU: when the port's path was last resolved.
+    path_checked: Instant,
 }
+
+/// How often an open serial port's path is resolved again.
+const PATH_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Link {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -159,6 +167,8 @@ impl Link {
             drain_for: None,
             connect_attempts: 0,
             noisy: false,
+            opened_as: None,
+            path_checked: Instant::now(),
         }
     }
 
@@ -234,6 +244,8 @@ impl Link {
                     let stream = open_serial(port, *serial)
                         .map_err(|e| LinkError::Io(format!("open {port}: {e}")))?;
                     let p = SharedPort(Arc::new(Mutex::new(stream)));
+                    self.opened_as = std::fs::canonicalize(port).ok();
+                    self.path_checked = Instant::now();
                     self.port = Some(p.clone());
                     p
                 };
@@ -258,6 +270,44 @@ impl Link {
     fn close_port(&mut self) {
         self.ctx = None;
         self.port = None;
+        self.opened_as = None;
+    }
+
+    /// Close the serial port so that the next request opens it anew by its
+    /// configured name (every slave on it stopped answering: the adapter may
+    /// have been replugged without the old handle failing). No-op on TCP.
+    /// True when the name now leads to another device than the one open.
+    pub fn reopen_port(&mut self) -> bool {
+        let Target::Rtu { port, .. } = &self.target else {
+            return false;
+        };
+        if self.port.is_none() {
+            return false;
+        }
+        let moved = std::fs::canonicalize(port).ok() != self.opened_as;
+        tracing::warn!(target = ?self.target, moved, "every slave on the port stopped answering; reopening it");
+        self.close_port();
+        moved
+    }
+
+    /// RTU, at most every `PATH_CHECK_EVERY`: close the open port when its
+    /// configured path now names another device, or none; true when it did
+    /// (the next request opens the port anew by its name).
+    pub fn follow_path(&mut self) -> bool {
+        let Target::Rtu { port, .. } = &self.target else {
+            return false;
+        };
+        if self.port.is_none() || self.path_checked.elapsed() < PATH_CHECK_EVERY {
+            return false;
+        }
+        self.path_checked = Instant::now();
+        let now = std::fs::canonicalize(port).ok();
+        if now == self.opened_as {
+            return false;
+        }
+        tracing::warn!(port = %port, was = ?self.opened_as, now = ?now, "the serial port's path names another device now (adapter replugged?); reopening it");
+        self.close_port();
+        true
     }
 
     /// Discard whatever arrives until the line has been quiet for `quiet`,
@@ -318,6 +368,7 @@ impl Link {
         wait: Duration,
         deadline: Option<Instant>,
     ) -> Reply {
+        let _ = self.follow_path();
         if let Some(quiet) = self.drain_for.take() {
             self.drain(quiet).await;
         }

@@ -28,6 +28,9 @@ pub(super) enum BlockOutcome {
 impl Bus {
     pub(super) async fn poll_device(&mut self, index: usize) {
         let started = Instant::now();
+        if self.link.follow_path() {
+            self.undemote_all();
+        }
         let Some(dev) = self.devices.get(index) else {
             return;
         };
@@ -112,6 +115,14 @@ impl Bus {
         }
         self.settle_splits(index, split, answered && failure.is_none());
         self.finish_cycle(index, started, answered, failure);
+    }
+
+    /// Another adapter behind the port's name: every slave gets a fresh chance.
+    fn undemote_all(&mut self) {
+        for d in &mut self.devices {
+            d.demoted_until = None;
+            d.consecutive_timeouts = 0;
+        }
     }
 
     /// After a cycle: count clean cycles while blocks are split, and try the
@@ -282,6 +293,7 @@ impl Bus {
                 BlockOutcome::Answered
             }
             Err(e) => {
+                let mut newly_demoted = false;
                 let cause = match e {
                     LinkError::Timeout(_) => {
                         dev.consecutive_timeouts = dev.consecutive_timeouts.saturating_add(1);
@@ -290,6 +302,7 @@ impl Bus {
                             if dev.demoted_until.is_none() {
                                 tracing::warn!(device = %dev.plan.config.name, timeouts = dev.consecutive_timeouts,
                                     demote_for = ?dev.plan.config.demote_for, "slave demoted: skipped on the bus until it answers a probe");
+                                newly_demoted = true;
                             }
                             dev.demoted_until = Some(until);
                         }
@@ -297,6 +310,13 @@ impl Bus {
                     }
                     _ => BadCause::Communication,
                 };
+                if newly_demoted
+                    && self.devices.iter().all(|d| d.demoted_until.is_some())
+                    && self.link.reopen_port()
+                {
+                    // Nobody answered, and the name leads elsewhere now: a fresh start.
+                    self.undemote_all();
+                }
                 BlockOutcome::LinkDown(cause, e.to_string())
             }
         }
