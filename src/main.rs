@@ -183,7 +183,10 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores.min(app::MAX_WORKER_THREADS))
+        .max_blocking_threads(app::MAX_BLOCKING_THREADS)
         .enable_all()
         .build()
         .context("starting the async runtime")

@@ -25,6 +25,13 @@ pub mod simulate;
 
 /// Exit code for any error not named below (a port in use, a failed `read`).
 pub const EXIT_ERROR: u8 = 1;
+/// Threads of tokio's blocking pool (/metrics rendering, password checks,
+/// key generation). Tokio's default is 512: a burst of logins could spawn
+/// hundreds of argon2 threads, each with its memory; the systemd unit's
+/// `TasksMax=` counts on this bound.
+pub const MAX_BLOCKING_THREADS: usize = 16;
+/// Most runtime worker threads (one per core, up to this).
+pub const MAX_WORKER_THREADS: usize = 8;
 /// Exit code when the config is refused: invalid, or the file cannot be read.
 pub const EXIT_CONFIG_REFUSED: u8 = 2;
 /// Exit code of `check` when a serial bus is estimated above 100 % load.
