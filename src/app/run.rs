@@ -61,6 +61,9 @@ pub async fn run(
         None => None,
     };
     tracing::info!(gateway = %config.gateway_name, devices = config.devices.len(), tags = engine.store().len(), http = %bound, "gateway running");
+    // Before READY=1: systemd may send a reload the moment it hears READY,
+    // and SIGHUP's default action would end the process.
+    let hangups = hangup_signals();
     // The config is valid and every listener is bound: ready as far as systemd is concerned.
     notify(&format!(
         "READY=1\nSTATUS=started: {} devices, {} tags",
@@ -74,7 +77,10 @@ pub async fn run(
         engine.health().clone(),
         systemd::watchdog_interval(),
     ));
-    let reload = config_path.map(|p| tokio::spawn(check_on_hangup(p.to_path_buf())));
+    let reload = match (config_path, hangups) {
+        (Some(p), Some(h)) => Some(tokio::spawn(check_on_hangup(p.to_path_buf(), h))),
+        _ => None,
+    };
     shutdown.await;
     tracing::info!("shutting down");
     notify("STOPPING=1");
@@ -130,28 +136,43 @@ async fn supervise(store: Arc<TagStore>, health: Arc<Health>, watchdog: Option<D
     }
 }
 
-/// On SIGHUP, validate the config file on disk and report; applying it needs a
-/// restart (hot reload is future work), so a bad edit never takes the gateway down.
-async fn check_on_hangup(path: PathBuf) {
+/// SIGHUP, caught from now on (None where there is no such signal).
+#[cfg(unix)]
+type Hangups = tokio::signal::unix::Signal;
+#[cfg(not(unix))]
+type Hangups = ();
+
+fn hangup_signals() -> Option<Hangups> {
     #[cfg(unix)]
     {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            match Config::load(&path) {
-                Ok(_) => {
-                    tracing::info!(config = %path.display(), "reload: the config on disk is valid; restart the service to apply it");
-                    notify("STATUS=config on disk is valid; restart to apply");
-                }
-                Err(e) => {
-                    tracing::warn!(config = %path.display(), "reload: the config on disk is refused, keep running the old one:\n{e}");
-                    notify("STATUS=config on disk is refused; still running the old one");
-                }
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot catch SIGHUP; reload will not work");
+                None
             }
         }
     }
     #[cfg(not(unix))]
-    let _ = path;
+    None
+}
+
+/// On SIGHUP, validate the config file on disk and report; applying it needs a
+/// restart (hot reload is future work), so a bad edit never takes the gateway down.
+async fn check_on_hangup(path: PathBuf, mut hup: Hangups) {
+    #[cfg(unix)]
+    while hup.recv().await.is_some() {
+        match Config::load(&path) {
+            Ok(_) => {
+                tracing::info!(config = %path.display(), "reload: the config on disk is valid; restart the service to apply it");
+                notify("STATUS=config on disk is valid; restart to apply");
+            }
+            Err(e) => {
+                tracing::warn!(config = %path.display(), "reload: the config on disk is refused, keep running the old one:\n{e}");
+                notify("STATUS=config on disk is refused; still running the old one");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, &mut hup);
 }
