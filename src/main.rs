@@ -66,17 +66,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PkiAction {
-    /// List trusted and rejected client certificates.
+    /// List trusted and rejected client certificates: thumbprint, subject, validity, file.
     List,
     /// Trust a rejected client certificate (moves it from rejected/ to trusted/).
     Trust {
-        /// Part of the file name: the client's name or thumbprint.
-        pattern: String,
+        /// The certificate's SHA-1 thumbprint as `pki list` shows it, or its first 8+ hex digits.
+        thumbprint: String,
     },
     /// Reject a trusted client certificate (moves it from trusted/ to rejected/).
     Reject {
-        /// Part of the file name: the client's name or thumbprint.
-        pattern: String,
+        /// The certificate's SHA-1 thumbprint as `pki list` shows it, or its first 8+ hex digits.
+        thumbprint: String,
     },
 }
 
@@ -259,8 +259,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 .map_or_else(|| PathBuf::from("pki"), |o| o.pki_dir.clone());
             let action = match action {
                 PkiAction::List => app::pki::PkiAction::List,
-                PkiAction::Trust { pattern } => app::pki::PkiAction::Trust(pattern),
-                PkiAction::Reject { pattern } => app::pki::PkiAction::Reject(pattern),
+                PkiAction::Trust { thumbprint } => app::pki::PkiAction::Trust(thumbprint),
+                PkiAction::Reject { thumbprint } => app::pki::PkiAction::Reject(thumbprint),
             };
             app::pki::pki(&dir, &action, &mut std::io::stdout().lock())?;
         }

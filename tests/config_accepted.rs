@@ -173,3 +173,28 @@ fn opcua_defaults_are_encrypted_endpoints_without_anonymous() {
     assert_eq!(o.limits.max_message_size, 4 * 1024 * 1024);
     assert!(o.users[0].can_write);
 }
+
+#[test]
+fn a_relative_pki_dir_is_relative_to_the_config_file_not_the_working_directory() {
+    let dir = std::env::temp_dir().join(format!("eg-pki-rel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("gateway.toml");
+    std::fs::write(
+        &file,
+        "[opcua]\nlisten = \"127.0.0.1:0\"\npki_dir = \"pki\"\nsecurity = [\"none\"]\nanonymous = \"read\"\n",
+    )
+    .unwrap();
+    let config = edge_gateway::config::Config::load(&file).unwrap();
+    assert_eq!(config.opcua.unwrap().pki_dir, dir.join("pki"));
+    std::fs::write(
+        &file,
+        "[opcua]\nlisten = \"127.0.0.1:0\"\npki_dir = \"/var/lib/edge-gateway/pki\"\nsecurity = [\"none\"]\nanonymous = \"read\"\n",
+    )
+    .unwrap();
+    let config = edge_gateway::config::Config::load(&file).unwrap();
+    assert_eq!(
+        config.opcua.unwrap().pki_dir,
+        std::path::PathBuf::from("/var/lib/edge-gateway/pki")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

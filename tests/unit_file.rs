@@ -1,7 +1,12 @@
 //! The systemd unit keeps the promises the README makes about it.
 //! (`systemd-analyze verify` and `security` run in `.ci/run`.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states its expectations by panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a test states its expectations by panicking
 
 const UNIT: &str = include_str!("../systemd/edge-gateway.service");
 

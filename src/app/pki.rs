@@ -1,5 +1,7 @@
 //! `edge-gateway pki`: the OPC UA client certificates in `[opcua] pki_dir`.
 //! Unknown clients land in `rejected/`; trusting one moves it to `trusted/`.
+//! Certificates are named by their SHA-1 thumbprint, never by file name:
+//! the file name comes from whoever presented the certificate.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -11,9 +13,9 @@ use crate::opcua::pki;
 pub enum PkiAction {
     /// List trusted and rejected client certificates.
     List,
-    /// Move the rejected certificate whose file name contains the pattern to `trusted/`.
+    /// Move the rejected certificate with this SHA-1 thumbprint (or prefix) to `trusted/`.
     Trust(String),
-    /// Move the trusted certificate whose file name contains the pattern to `rejected/`.
+    /// Move the trusted certificate with this SHA-1 thumbprint (or prefix) to `rejected/`.
     Reject(String),
 }
 
@@ -41,13 +43,22 @@ pub fn pki(dir: &Path, action: &PkiAction, out: &mut impl Write) -> Result<(), P
     match action {
         PkiAction::List => {
             for folder in ["trusted", "rejected"] {
-                let names = pki::list(dir, folder).map_err(|source| PkiError::List {
+                let certs = pki::inspect(dir, folder).map_err(|source| PkiError::List {
                     path: dir.join(folder),
                     source,
                 })?;
-                writeln!(out, "{folder}/ ({})", names.len()).map_err(PkiError::Write)?;
-                for n in names {
-                    writeln!(out, "  {n}").map_err(PkiError::Write)?;
+                writeln!(out, "{folder}/ ({})", certs.len()).map_err(PkiError::Write)?;
+                for c in certs {
+                    writeln!(
+                        out,
+                        "  {}  {}  valid {} to {}  ({})",
+                        c.thumbprint.as_deref().unwrap_or("-"),
+                        c.subject,
+                        c.not_before,
+                        c.not_after,
+                        c.file
+                    )
+                    .map_err(PkiError::Write)?;
                 }
             }
         }

@@ -97,12 +97,26 @@ impl Config {
                 .spawn_scoped(scope, || Self::load_here(path))
                 .map(std::thread::ScopedJoinHandle::join)
         });
-        match parsed {
+        let config = match parsed {
             Ok(Ok(result)) => result.map(copied_here),
             Ok(Err(panic)) => std::panic::resume_unwind(panic),
             // No thread to spare: parse here, at the cost of the resident peak.
             Err(_) => Self::load_here(path),
+        };
+        config.map(|c| c.relative_to(path))
+    }
+
+    /// Resolve relative paths in the config (`[opcua] pki_dir`) against the
+    /// folder of the config file, so `run` and `pki` find the same folder
+    /// whatever their working directory.
+    fn relative_to(mut self, file: &Path) -> Config {
+        let base = file.parent().unwrap_or_else(|| Path::new(""));
+        if let Some(o) = self.opcua.as_mut()
+            && o.pki_dir.is_relative()
+        {
+            o.pki_dir = base.join(&o.pki_dir);
         }
+        self
     }
 
     /// Read and validate on the calling thread.

@@ -17,6 +17,7 @@
 
 mod auth;
 mod browse;
+pub mod certificate;
 mod manager;
 pub mod password;
 pub mod pki;
@@ -30,7 +31,7 @@ mod write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use opcua::crypto::{CertificateStore, SecurityPolicy, X509Data};
+use opcua::crypto::SecurityPolicy;
 use opcua::server::{
     ANONYMOUS_USER_TOKEN_ID, Limits, ServerBuilder, ServerCapabilities, ServerEndpoint,
     ServerHandle,
@@ -152,55 +153,6 @@ fn machine_hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// Create the own certificate and key unless both exist.
-fn ensure_certificate(
-    cfg: &OpcuaConfig,
-    gateway: &str,
-    app_uri: &str,
-    hostname: &str,
-) -> Result<(), OpcuaError> {
-    let cert = cfg.pki_dir.join(pki::OWN_CERT);
-    let key = cfg.pki_dir.join(pki::OWN_KEY);
-    if cert.exists() && key.exists() {
-        return Ok(());
-    }
-    // RFC 4514 separators in a subject value would corrupt the name.
-    let cn: String = gateway
-        .chars()
-        .map(|c| {
-            if matches!(c, ',' | '=' | '+' | '"' | '\\' | '<' | '>' | ';') {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect();
-    let data = X509Data {
-        key_size: 2048,
-        common_name: cn,
-        organization: "edge-gateway".into(),
-        organizational_unit: String::new(),
-        country: String::new(),
-        state: String::new(),
-        alt_host_names: X509Data::alt_host_names(
-            app_uri,
-            Some(vec![hostname.to_owned()]),
-            true,
-            true,
-            true,
-        ),
-        certificate_duration_days: 3650,
-    };
-    let err = |reason: String| OpcuaError::Certificate {
-        dir: cfg.pki_dir.display().to_string(),
-        reason,
-    };
-    CertificateStore::create_certificate_and_key(&data, true, &cert, &key).map_err(err)?;
-    pki::restrict_key(&key).map_err(|e| err(e.to_string()))?;
-    tracing::info!(cert = %cert.display(), subject = %gateway, application_uri = app_uri, "created the OPC UA application certificate");
-    Ok(())
-}
-
 fn endpoint(security: Security, tokens: &[String]) -> (String, ServerEndpoint) {
     let (policy, mode) = match security {
         Security::None => (SecurityPolicy::None, MessageSecurityMode::None),
@@ -289,7 +241,23 @@ pub async fn start(
         dir: cfg.pki_dir.display().to_string(),
         reason: e.to_string(),
     })?;
-    ensure_certificate(cfg, &gateway, &app_uri, &hostname)?;
+    {
+        let (dir, gateway, app_uri, hostname) = (
+            cfg.pki_dir.clone(),
+            gateway.clone(),
+            app_uri.clone(),
+            hostname.clone(),
+        );
+        // RSA key generation takes seconds on a Pi: not on a runtime worker.
+        tokio::task::spawn_blocking(move || {
+            certificate::ensure(&dir, &gateway, &app_uri, &hostname)
+        })
+        .await
+        .map_err(|e| OpcuaError::Certificate {
+            dir: cfg.pki_dir.display().to_string(),
+            reason: e.to_string(),
+        })??;
+    }
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| OpcuaError::Listen {

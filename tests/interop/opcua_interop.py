@@ -381,8 +381,15 @@ async def main():
         check("unknown client certificate refused", st in ("BadCertificateUntrusted", "BadSecurityChecksFailed"), st)
         rejected = os.listdir(os.path.join(work, "pki", "rejected"))
         check("refused certificate stored in pki/rejected/", len(rejected) == 1, rejected)
+        listing = subprocess.run([BIN, "pki", "-c", cfg, "list"], cwd=work, capture_output=True, text=True).stdout
+        line = next((l for l in listing.splitlines() if "interop-client" in l and "[" in l), "")
+        thumb = line.split()[0] if line else ""
+        check("edge-gateway pki list shows the refused certificate's thumbprint and subject",
+              len(thumb) == 40 and "CN=interop-client" in line, listing)
         out = subprocess.run([BIN, "pki", "-c", cfg, "trust", "interop-client"], cwd=work, capture_output=True, text=True)
-        check("edge-gateway pki trust moves it to trusted/", out.returncode == 0 and "trusted" in out.stdout, out.stderr)
+        check("pki trust refuses a file name (it is the client's choice)", out.returncode != 0, out.stdout)
+        out = subprocess.run([BIN, "pki", "-c", cfg, "trust", thumb[:12]], cwd=work, capture_output=True, text=True)
+        check("edge-gateway pki trust <thumbprint prefix> moves it to trusted/", out.returncode == 0 and "trusted" in out.stdout, out.stderr)
         c = await secure_client(url, work, "operator", "op-secret")
         st = await status_of(c.connect())
         check("trusted certificate and password accepted", st == "Good", st)
