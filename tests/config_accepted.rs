@@ -51,14 +51,15 @@ fn rtu_devices_on_one_port_with_identical_settings_share_the_bus() {
         "config_cases/rtu_devices_on_one_port_with_identical_settings_share_the_bus/gateway.toml"
     );
     let config = accept(text);
-    let keys: Vec<String> = config
-        .devices
-        .iter()
-        .map(|d| d.transport.bus_key())
-        .collect();
-    let key = "rtu:///dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0";
-    assert_eq!(keys, [key, key]);
-    assert_eq!(config.devices[0].transport, config.devices[1].transport);
+    // What `run` does with it: one bus task with both devices on it.
+    let buses = edge_gateway::modbus::bus::plan_buses(&config);
+    assert_eq!(buses.len(), 1, "one bus for one port");
+    let on_bus: Vec<usize> = buses[0].devices.iter().map(|d| d.id.index()).collect();
+    assert_eq!(on_bus, [0, 1]);
+    assert_eq!(
+        buses[0].key,
+        "rtu:///dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0"
+    );
 }
 
 #[test]

@@ -36,9 +36,12 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Byte offset → 1-based line and column.
+/// Byte offset → 1-based line and column, the column counted in characters
+/// as editors count it (a byte column points past the place on any line
+/// with a non-ASCII name or comment before it).
 #[derive(Debug)]
 pub(crate) struct LineIndex {
+    src: String,
     starts: Vec<usize>,
 }
 
@@ -48,7 +51,10 @@ impl LineIndex {
         let starts = std::iter::once(0)
             .chain(src.match_indices('\n').map(|(i, _)| i.saturating_add(1)))
             .collect();
-        LineIndex { starts }
+        LineIndex {
+            src: src.to_owned(),
+            starts,
+        }
     }
 
     /// 1-based (line, column) of a byte offset.
@@ -59,7 +65,14 @@ impl LineIndex {
             .get(line.saturating_sub(1))
             .copied()
             .unwrap_or(0);
-        (line, offset.saturating_sub(start).saturating_add(1))
+        let end = offset.min(self.src.len());
+        let chars = self
+            .src
+            .get(start..end)
+            .map_or(end.saturating_sub(start), |s| s.chars().count());
+        // An offset past the end (a span toml reports at EOF) counts on in bytes.
+        let column = chars.saturating_add(offset.saturating_sub(end));
+        (line, column.saturating_add(1))
     }
 }
 
@@ -167,5 +180,7 @@ mod tests {
         assert_eq!(idx.locate(3), (2, 1));
         assert_eq!(idx.locate(7), (4, 1));
         assert_eq!(idx.locate(100), (4, 94));
+        let idx = LineIndex::new("ä = 1");
+        assert_eq!(idx.locate(3), (1, 3), "characters, not bytes");
     }
 }
