@@ -145,7 +145,11 @@ fn check_refused(text: &str, err: &ConfigError) -> Result<(), TestCaseError> {
             prop_assert!(diagnostics.iter().any(|d| d.severity == Severity::Error));
             let lines: Vec<&str> = text.split('\n').collect();
             for d in diagnostics {
-                prop_assert!(d.line >= 1 && d.line <= lines.len(), "line out of the file: {}", d);
+                prop_assert!(
+                    d.line >= 1 && d.line <= lines.len(),
+                    "line out of the file: {}",
+                    d
+                );
                 let width = lines[d.line - 1].chars().count();
                 prop_assert!(
                     d.column >= 1 && d.column <= width + 1,

@@ -288,3 +288,41 @@ async fn the_port_is_reopened_when_every_slave_on_it_is_demoted() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_demoted_slave_that_answers_its_probe_is_back_in_full_service() {
+    let (sim, port, _keep) =
+        pty_sim("[[simulator.register]]\nunit = 3\naddress = \"40001\"\nvalue = 33\n");
+    let engine = Engine::start(&config(&rtu_device(
+        "d",
+        &port,
+        3,
+        "poll = \"50ms\"\ntimeout = \"80ms\"\nretries = 0\ndemote_after = 2\ndemote_for = \"300ms\"",
+        "[[device.tag]]\nname = \"t\"\naddress = \"40001\"\ntype = \"u16\"\n",
+    )));
+    let store = engine.store().clone();
+    wait_until("good", WAIT, || tag(&store, "d", "t").1 == Quality::Good).await;
+    sim.set_silent(Some(3), true);
+    wait_until("demoted", WAIT, || {
+        store
+            .device_status(DeviceId::new(0))
+            .is_some_and(|s| s.demoted)
+    })
+    .await;
+    sim.set_silent(Some(3), false);
+    wait_until("back after its probe", WAIT, || {
+        store
+            .device_status(DeviceId::new(0))
+            .is_some_and(|s| !s.demoted && s.connected)
+            && tag(&store, "d", "t") == (Some(Value::U16(33)), Quality::Good)
+    })
+    .await;
+    // In full service: polled at its own rhythm again, not once per demote_for.
+    let before = sim.requests(3);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        sim.requests(3) - before >= 5,
+        "{} requests in 500 ms at a 50 ms poll",
+        sim.requests(3) - before
+    );
+}

@@ -713,3 +713,94 @@ async fn exceptions_0a_and_0b_mean_the_device_behind_a_gateway_is_down() {
         );
     }
 }
+
+#[tokio::test]
+async fn exception_06_is_retried_and_other_exceptions_are_not() {
+    use edge_gateway::modbus::bus::{Function, Outcome};
+    let (_sim, addr) = start_sim(
+        "[[simulator.register]]\naddress = \"40001\"\nvalue = 1\n[[simulator.register]]\naddress = \"40101\"\nvalue = 1\n\
+         [[simulator.exception]]\nkind = \"holding\"\nstart = 0\ncount = 1\ncode = 6\n\
+         [[simulator.exception]]\nkind = \"holding\"\nstart = 100\ncount = 1\ncode = 4\n",
+    )
+    .await;
+    let engine = Engine::start(&config(&format!(
+        "{}{}",
+        device(
+            "busy",
+            addr,
+            "poll = \"50ms\"\ntimeout = \"500ms\"\nretries = 2",
+            "[[device.tag]]\nname = \"t\"\naddress = \"40001\"\ntype = \"u16\"\n"
+        ),
+        device(
+            "failing",
+            addr,
+            "poll = \"50ms\"\ntimeout = \"500ms\"\nretries = 2",
+            "[[device.tag]]\nname = \"t\"\naddress = \"40101\"\ntype = \"u16\"\n"
+        )
+    )));
+    let counters = engine.counters().clone();
+    let per_cycle = |d: usize| {
+        let c = counters.device(DeviceId::new(d)).unwrap();
+        let cycles = c.cycles.load(std::sync::atomic::Ordering::Relaxed);
+        let requests = c.requests(Function::ReadHoldingRegisters, Outcome::Exception);
+        (cycles, requests)
+    };
+    wait_until("a few cycles each", WAIT, || {
+        per_cycle(0).0 >= 3 && per_cycle(1).0 >= 3
+    })
+    .await;
+    let ((busy_cycles, busy), (failing_cycles, failing)) = (per_cycle(0), per_cycle(1));
+    // Device busy: the first try and both retries, every cycle.
+    assert!(
+        busy >= busy_cycles * 3,
+        "{busy} requests in {busy_cycles} cycles"
+    );
+    // Device failure (04): one request per cycle, no retry.
+    assert!(
+        failing <= failing_cycles + 1,
+        "{failing} requests in {failing_cycles} cycles"
+    );
+}
+
+#[tokio::test]
+async fn writes_beyond_the_bus_queue_are_refused_busy_without_reaching_the_device() {
+    let (sim, addr) = start_sim("[[simulator.register]]\naddress = \"40001\"\nvalue = 1\n").await;
+    sim.set_delay(None, Duration::from_millis(30));
+    let engine = std::sync::Arc::new(Engine::start(&config(&device(
+        "d",
+        addr,
+        "poll = \"10s\"\ntimeout = \"5s\"\nretries = 0",
+        "[[device.tag]]\nname = \"sp\"\naddress = \"40001\"\ntype = \"u16\"\nwritable = true\n",
+    ))));
+    let id = id(&engine, "d", "sp");
+    wait_until("first poll", WAIT, || is_good(engine.store(), "d", "sp")).await;
+    let queue = edge_gateway::modbus::bus::WRITE_QUEUE;
+    let writes: Vec<_> = (0..queue + 20)
+        .map(|_| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                engine.write_id(id, Value::U16(2), deadline).await
+            })
+        })
+        .collect();
+    let mut busy = 0;
+    let mut done = 0;
+    for w in writes {
+        match w.await.unwrap() {
+            Ok(_) => done += 1,
+            Err(e) if e.kind() == WriteErrorKind::Busy => busy += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!(
+        busy >= 19,
+        "{busy} writes refused Busy beyond a queue of {queue}"
+    );
+    assert_eq!(busy + done, queue + 20);
+    assert!(
+        sim.requests(1) <= 1 + done as u64 + 1,
+        "a refused write reached the device: {} requests for {done} writes",
+        sim.requests(1)
+    );
+}

@@ -75,3 +75,22 @@ async fn the_own_certificate_is_kept_while_it_fits_and_made_anew_when_not() {
     );
     let _ = std::fs::remove_dir_all(&pki);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_server_prunes_rejected_certificates_to_the_newest() {
+    use edge_gateway::opcua::pki::{MAX_REJECTED, list};
+    let pki = std::env::temp_dir().join(format!("eg-prune-running-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&pki);
+    std::fs::create_dir_all(pki.join("rejected")).unwrap();
+    for i in 0..MAX_REJECTED + 5 {
+        std::fs::write(pki.join(format!("rejected/client-{i:03}.der")), b"x").unwrap();
+    }
+    let (_engine, _server) = common::engine_with_opcua(&cfg("line-3", &pki)).await;
+    common::wait_until(
+        "rejected/ pruned",
+        std::time::Duration::from_secs(10),
+        || list(&pki, "rejected").unwrap().len() == MAX_REJECTED,
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&pki);
+}
