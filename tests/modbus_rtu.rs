@@ -326,3 +326,59 @@ async fn a_demoted_slave_that_answers_its_probe_is_back_in_full_service() {
         sim.requests(3) - before
     );
 }
+
+#[tokio::test]
+async fn the_port_is_reopened_by_its_name_after_an_io_error() {
+    use tokio::io::AsyncWriteExt;
+    // The gateway's tty X is joined to the simulator's tty Y by a forwarder
+    // the test owns, so the test can make X go away under the gateway.
+    let cfg = config(
+        "[simulator]\nlisten = \"127.0.0.1:0\"\n[[simulator.register]]\naddress = \"40001\"\nvalue = 7\n",
+    );
+    let sim = Simulator::new(&cfg.simulator.expect("simulator")).expect("simulator builds");
+    let (sim_end, far_end) = SerialStream::pair().expect("pty pair Y");
+    sim.serve_rtu_stream(sim_end);
+    let (x_master, x_slave) = SerialStream::pair().expect("pty pair X");
+    let port = x_slave.name().expect("pty slave has a path");
+    let forwarder = tokio::spawn(async move {
+        let (mut a, mut b) = (x_master, far_end);
+        let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+        let _ = a.shutdown().await;
+    });
+    let engine = Engine::start(&config(&rtu_device(
+        "d",
+        &port,
+        1,
+        "poll = \"50ms\"\ntimeout = \"100ms\"\nretries = 0\nbackoff_min = \"50ms\"\nbackoff_max = \"100ms\"",
+        "[[device.tag]]\nname = \"t\"\naddress = \"40001\"\ntype = \"u16\"\n",
+    )));
+    let store = engine.store().clone();
+    let counters = engine.counters().clone();
+    wait_until("read through the forwarder", WAIT, || {
+        tag(&store, "d", "t") == (Some(Value::U16(7)), Quality::Good)
+    })
+    .await;
+    let connects = || {
+        counters
+            .device(DeviceId::new(0))
+            .unwrap()
+            .connects
+            .load(Ordering::Relaxed)
+    };
+    let before = connects();
+    // The adapter is gone: its master end closes, the gateway's handle fails.
+    forwarder.abort();
+    drop(x_slave);
+    wait_until("the port is opened again by its name", WAIT, || {
+        connects() >= before + 2
+            && store
+                .device_status(DeviceId::new(0))
+                .and_then(|s| s.last_error)
+                .is_some_and(|e| e.contains(&format!("open {port}")))
+    })
+    .await;
+    assert!(matches!(
+        tag(&store, "d", "t").1,
+        Quality::Uncertain(BadCause::Communication) | Quality::Bad(BadCause::Communication)
+    ));
+}
