@@ -64,9 +64,9 @@ async fn booting_plc(refusals: u32) -> (std::net::SocketAddr, Arc<AtomicU32>, Ar
     (addr, refused, refused_blocks)
 }
 
-#[tokio::test]
-async fn blocks_split_while_a_plc_boots_are_merged_back_after_clean_cycles() {
-    let (addr, refused, _) = booting_plc(4).await;
+/// Polling tags r0..r9 (holding 0..9, one planned block) of `plc` at
+/// `addr` every `poll`, merging split blocks back after 3 clean cycles.
+fn ten_registers_of(addr: std::net::SocketAddr, poll: &str) -> Engine {
     let mut tags = String::new();
     for i in 0..10u16 {
         let _ = write!(
@@ -74,9 +74,15 @@ async fn blocks_split_while_a_plc_boots_are_merged_back_after_clean_cycles() {
             "[[device.tag]]\nname = \"r{i}\"\nkind = \"holding\"\naddress = {i}\ntype = \"u16\"\n"
         );
     }
-    let engine = Engine::start(&config(&format!(
-        "[[device]]\nname = \"plc\"\nprotocol = \"tcp\"\nhost = \"{addr}\"\npoll = \"20ms\"\ntimeout = \"500ms\"\nmerge_after = 3\n{tags}"
-    )));
+    Engine::start(&config(&format!(
+        "[[device]]\nname = \"plc\"\nprotocol = \"tcp\"\nhost = \"{addr}\"\npoll = \"{poll}\"\ntimeout = \"500ms\"\nmerge_after = 3\n{tags}"
+    )))
+}
+
+#[tokio::test]
+async fn blocks_split_while_a_plc_boots_are_merged_back_after_clean_cycles() {
+    let (addr, refused, _) = booting_plc(4).await;
+    let engine = ten_registers_of(addr, "20ms");
     let store = engine.store().clone();
     let requests = || {
         store
@@ -103,16 +109,7 @@ async fn blocks_split_while_a_plc_boots_are_merged_back_after_clean_cycles() {
 #[tokio::test]
 async fn a_register_that_stays_unmapped_is_retried_ever_less_often() {
     let (addr, _, refused) = booting_plc(u32::MAX).await;
-    let mut tags = String::new();
-    for i in 0..10u16 {
-        let _ = write!(
-            tags,
-            "[[device.tag]]\nname = \"r{i}\"\nkind = \"holding\"\naddress = {i}\ntype = \"u16\"\n"
-        );
-    }
-    let engine = Engine::start(&config(&format!(
-        "[[device]]\nname = \"plc\"\nprotocol = \"tcp\"\nhost = \"{addr}\"\npoll = \"2ms\"\ntimeout = \"500ms\"\nmerge_after = 3\n{tags}"
-    )));
+    let engine = ten_registers_of(addr, "2ms");
     let counters = engine.counters().clone();
     let cycles = || {
         counters

@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::fake::SlowDevice;
 use common::{config, wait_until};
 use edge_gateway::engine::Engine;
-use edge_gateway::tags::Value;
+use edge_gateway::tags::{TagId, Value};
 use edge_gateway::write::WriteErrorKind;
 use tokio::time::Instant;
 
@@ -30,6 +30,18 @@ fn engine(device: &SlowDevice, tags: &str) -> Engine {
     )))
 }
 
+/// The engine for `tags` on `device`, once its start-up poll was answered,
+/// so a write meets an idle bus; the id of tag `name`.
+async fn after_first_poll(device: &SlowDevice, tags: &str, name: &str) -> (Engine, TagId) {
+    let engine = engine(device, tags);
+    let id = engine.store().find("d", name).unwrap();
+    wait_until("the first poll is answered", Duration::from_secs(5), || {
+        engine.store().snapshot(id).unwrap().value.is_some()
+    })
+    .await;
+    (engine, id)
+}
+
 #[tokio::test]
 async fn the_second_half_of_a_bit_write_is_not_sent_after_the_deadline() {
     // The read of the read-modify-write answers after the caller's deadline.
@@ -38,15 +50,11 @@ async fn the_second_half_of_a_bit_write_is_not_sent_after_the_deadline() {
         _ => Duration::ZERO,
     })
     .await;
-    let engine = engine(
+    let (engine, id) = after_first_poll(
         &device,
         "[[device.tag]]\nname = \"b\"\naddress = \"40001\"\ntype = \"bool\"\nbit = 3\nwritable = true\n",
-    );
-    let id = engine.store().find("d", "b").unwrap();
-    // Let the start-up poll pass, so the write meets an idle bus.
-    wait_until("the first poll is answered", Duration::from_secs(5), || {
-        engine.store().snapshot(id).unwrap().value.is_some()
-    })
+        "b",
+    )
     .await;
     let started = Instant::now();
     let deadline = started + Duration::from_millis(200);
@@ -119,14 +127,11 @@ async fn a_slow_answer_is_awaited_only_until_the_deadline() {
         _ => Duration::ZERO,
     })
     .await;
-    let engine = engine(
+    let (engine, id) = after_first_poll(
         &device,
         "[[device.tag]]\nname = \"sp\"\naddress = \"40001\"\ntype = \"u16\"\nwritable = true\n",
-    );
-    let id = engine.store().find("d", "sp").unwrap();
-    wait_until("the first poll is answered", Duration::from_secs(5), || {
-        engine.store().snapshot(id).unwrap().value.is_some()
-    })
+        "sp",
+    )
     .await;
     let deadline = Instant::now() + Duration::from_millis(300);
     let result = engine.write_id(id, Value::U16(5), deadline).await;

@@ -284,7 +284,7 @@ impl Link {
         if self.port.is_none() {
             return false;
         }
-        let moved = std::fs::canonicalize(port).ok() != self.opened_as;
+        let moved = self.path_moved(port);
         tracing::warn!(target = ?self.target, moved, "every slave on the port stopped answering; reopening it");
         self.close_port();
         moved
@@ -301,13 +301,17 @@ impl Link {
             return false;
         }
         self.path_checked = Instant::now();
-        let now = std::fs::canonicalize(port).ok();
-        if now == self.opened_as {
+        if !self.path_moved(port) {
             return false;
         }
-        tracing::warn!(port = %port, was = ?self.opened_as, now = ?now, "the serial port's path names another device now (adapter replugged?); reopening it");
+        tracing::warn!(port = %port, was = ?self.opened_as, "the serial port's path names another device now, or none (adapter replugged?); reopening it");
         self.close_port();
         true
+    }
+
+    /// True when `port` no longer resolves to the device that is open.
+    fn path_moved(&self, port: &str) -> bool {
+        std::fs::canonicalize(port).ok() != self.opened_as
     }
 
     /// Discard whatever arrives until the line has been quiet for `quiet`,
@@ -415,7 +419,7 @@ impl Link {
 }
 
 /// `wait`, shortened to what is left before `deadline`; `Expired` once it has passed.
-fn within(wait: Duration, deadline: Option<Instant>) -> Result<Duration, LinkError> {
+pub(super) fn within(wait: Duration, deadline: Option<Instant>) -> Result<Duration, LinkError> {
     match deadline {
         None => Ok(wait),
         Some(d) => {

@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
-use std::path::PathBuf;
 
 use super::super::{DeviceConfig, Transport};
 use super::Builder;
@@ -113,7 +112,8 @@ impl Builder<'_> {
     /// Serial ports: a name that changes on replug is a warning, and so is a
     /// second name for a port (the devices share its bus).
     pub(super) fn check_serial_ports(&mut self, devices: &[(Range<usize>, DeviceConfig)]) {
-        let mut by_device: HashMap<PathBuf, (&str, &str)> = HashMap::new();
+        // The first device seen on each bus, by the bus `run` would put it on.
+        let mut first_on_bus: HashMap<String, (&str, &str)> = HashMap::new();
         let mut warned: Vec<&str> = Vec::new();
         for (span, dev) in devices {
             let Transport::Rtu { port, .. } = &dev.transport else {
@@ -129,24 +129,23 @@ impl Builder<'_> {
                     ),
                 );
             }
-            // A port that does not exist (yet) cannot be compared; `run` reports it.
-            let Ok(real) = std::fs::canonicalize(port) else {
-                continue;
-            };
-            match by_device.get(&real) {
+            // A port that does not resolve (not plugged in yet) keeps its name as
+            // its key, so it never meets another name here; `run` reports it.
+            let key = bus_key(dev);
+            match first_on_bus.get(&key) {
                 Some((other_port, other_dev)) if *other_port != port.as_str() => {
                     self.d.warn(
                         span,
                         format!(
                             "device {:?}: port {port} is the same serial port as {other_port} of device {other_dev:?} ({}); they share one bus",
                             dev.name,
-                            real.display()
+                            key.trim_start_matches("rtu://")
                         ),
                     );
                 }
                 Some(_) => {}
                 None => {
-                    by_device.insert(real, (port, &dev.name));
+                    first_on_bus.insert(key, (port, &dev.name));
                 }
             }
         }

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use tokio_modbus::prelude::{Request, Response};
 
 use super::super::codec;
-use super::super::link::{LinkError, Reply};
+use super::super::link::{LinkError, Reply, within};
 use super::super::plan::{self, Block};
 use super::super::protocol::{
     ExceptionCode, device_unreachable, exception_name, exception_number, read_request,
@@ -189,14 +189,7 @@ impl Bus {
             }
             if !self.link.is_connected() {
                 let attempts = self.link.connect_attempts;
-                let connect_within = match deadline {
-                    Some(d) => timeout.min(d.saturating_duration_since(Instant::now())),
-                    None => timeout,
-                };
-                if connect_within.is_zero() {
-                    return Err(LinkError::Expired);
-                }
-                let connected = self.link.ensure_connected(connect_within).await;
+                let connected = self.link.ensure_connected(within(timeout, deadline)?).await;
                 // Count real attempts only; a call inside the backoff window makes none.
                 if self.link.connect_attempts > attempts
                     && let Some(c) = self.counters(device)
