@@ -72,6 +72,15 @@ fn shipped_config_checks_and_coalesces_fifteen_tags_into_four_requests() {
         out.contains("total: 2 devices, 15 tags, 4 requests per cycle (naive: 15)"),
         "{out}"
     );
+    // Each device line counts its tags and each block names the tags it reads.
+    assert!(
+        out.contains("device meter1 (unit 1, poll 1s, timeout 400ms): 6 tags -> 2 requests"),
+        "{out}"
+    );
+    assert!(
+        out.contains("(  4 registers) frequency, import_energy"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -82,8 +82,9 @@ fn parity_letter(p: Parity) -> char {
     }
 }
 
-fn describe_device(out: &mut String, d: &DevicePlan) {
-    let c: &DeviceConfig = &d.config;
+/// One device of the plan; `c` is its full config (the plan keeps only a
+/// compact copy of each tag, without names).
+fn describe_device(out: &mut String, d: &DevicePlan, c: &DeviceConfig) {
     let naive = plan::naive_requests(&d.spans);
     let _ = writeln!(
         out,
@@ -125,7 +126,11 @@ pub fn check_report(config: &Config) -> CheckReport {
         let _ = writeln!(out, "bus {}", bus.key);
         let mut load = 0.0;
         for d in &bus.devices {
-            describe_device(&mut out, d);
+            describe_device(
+                &mut out,
+                d,
+                config.devices.get(d.id.index()).unwrap_or(&d.config),
+            );
             total_requests += d.blocks.len();
             total_naive += plan::naive_requests(&d.spans);
             total_tags += d.tags.len();
