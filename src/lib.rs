@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! Data flows down this list; a module uses only those above it, except that
-//! the northbound faces (`opcua`, `http`) write through `engine`, and none of
+//! the northbound faces (`opcua`, `mqtt`, `http`) write through `engine`, and none of
 //! them imports another face.
 //!
 //! - [`config`]: gateway.toml, parsed (`raw`) and validated (`validate/`) into a
@@ -17,8 +17,8 @@
 //! - [`engine`]: builds the store, the counters and the bus tasks from a
 //!   `Config`; the one write entry point.
 //! - [`health`], [`systemd`]: liveness and readiness from bus heartbeats; `sd_notify`.
-//! - [`opcua`]: the OPC UA server over the store; [`http`]: `/metrics`, health
-//!   probes and the JSON API.
+//! - [`opcua`]: the OPC UA server over the store; [`mqtt`]: the Sparkplug B
+//!   edge node; [`http`]: `/metrics`, health probes and the JSON API.
 //! - [`sim`]: the built-in Modbus simulator, the demo default and the test peer.
 //! - [`app`]: one file per CLI command; `main.rs` only parses arguments.
 //! - [`lock`]: the one poison-tolerant mutex lock.
@@ -30,6 +30,7 @@ pub mod health;
 pub mod http;
 pub mod lock;
 pub mod modbus;
+pub mod mqtt;
 pub mod opcua;
 pub mod sim;
 pub mod systemd;

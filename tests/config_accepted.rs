@@ -199,3 +199,37 @@ fn a_relative_pki_dir_is_relative_to_the_config_file_not_the_working_directory()
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn mqtt_defaults_follow_the_gateway_name_and_files_resolve_against_their_folders() {
+    let dir = std::env::temp_dir().join(format!("eg-mqtt-rel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("gateway.toml");
+    std::fs::write(
+        &file,
+        "[gateway]\nname = \"line-3\"\n\n[mqtt]\nurl = \"mqtt://[::1]\"\ngroup_id = \"plant1\"\nusername = \"gw\"\npassword_file = \"mqtt.password\"\n",
+    )
+    .unwrap();
+    let m = Config::load(&file).unwrap().mqtt.unwrap();
+    assert_eq!(m.broker.to_string(), "mqtt://[::1]:1883");
+    assert_eq!(
+        (m.edge_node_id.as_str(), m.client_id.as_str()),
+        ("line-3", "edge-gateway-line-3")
+    );
+    assert_eq!(m.primary_host_id, None);
+    assert!(!m.writes, "DCMD writes are off unless asked for");
+    assert_eq!(m.keep_alive, Duration::from_secs(30));
+    assert_eq!(m.password_file, Some(dir.join("mqtt.password")));
+    // Inside the service's state directory under systemd, else beside the config.
+    let state = std::env::var_os("STATE_DIRECTORY").map_or(dir.clone(), std::path::PathBuf::from);
+    assert_eq!(m.buffer.dir, state.join("buffer"));
+    assert_eq!(m.buffer.max_bytes, 256 * 1024 * 1024);
+    assert_eq!(m.buffer.max_age, Duration::from_secs(7 * 24 * 3600));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_disabled_mqtt_section_is_no_edge_node() {
+    let config = accept("[mqtt]\nenabled = false\nurl = \"mqtt://127.0.0.1\"\ngroup_id = \"g\"\n");
+    assert!(config.mqtt.is_none());
+}

@@ -137,6 +137,45 @@ async fn metrics_follow_the_design_names_and_pass_promtool() {
         !body.contains("edge_gateway_tag_value{device=\"meter\",tag=\"label\""),
         "string tag exported a value"
     );
+    assert!(
+        !body.contains("edge_gateway_mqtt"),
+        "no MQTT families without [mqtt]"
+    );
+    promtool_check(&body);
+}
+
+#[tokio::test]
+async fn mqtt_families_appear_with_the_edge_node_and_pass_promtool() {
+    use edge_gateway::health::{MqttState, WriteOutcome};
+    use edge_gateway::mqtt::sparkplug::MessageType;
+    let engine = Engine::start(&config(&two_devices(
+        common::dead_port(),
+        common::dead_port(),
+    )));
+    let m = &engine.health().mqtt;
+    m.enable(MessageType::ALL.map(MessageType::as_str));
+    m.set_state(MqttState::Online);
+    m.count_message(MessageType::DData.index(), 100);
+    m.count_message(MessageType::DData.index(), 20);
+    m.count_write(WriteOutcome::Refused);
+    let http = serve(&engine, false).await;
+    let (_, _, body) = http_get(http, "/metrics").await;
+    for line in [
+        "edge_gateway_mqtt_connected 1",
+        "edge_gateway_mqtt_online 1",
+        "edge_gateway_mqtt_messages_total{type=\"DDATA\"} 2",
+        "edge_gateway_mqtt_messages_total{type=\"NBIRTH\"} 0",
+        "edge_gateway_mqtt_bytes_total 120",
+        "edge_gateway_mqtt_writes_total{outcome=\"refused\"} 1",
+        "edge_gateway_mqtt_writes_total{outcome=\"written\"} 0",
+    ] {
+        assert!(body.contains(line), "missing {line:?} in\n{body}");
+    }
+    let (_, _, health) = http_get(http, "/healthz").await;
+    assert!(
+        health.contains(r#""mqtt":{"last_error":null,"state":"online"}"#),
+        "{health}"
+    );
     promtool_check(&body);
 }
 

@@ -57,4 +57,7 @@ pub enum RunError {
     /// The OPC UA server could not start.
     #[error(transparent)]
     Opcua(#[from] crate::opcua::OpcuaError),
+    /// The Sparkplug edge node could not start.
+    #[error(transparent)]
+    Mqtt(#[from] crate::mqtt::MqttError),
 }

@@ -1,5 +1,5 @@
 //! `edge-gateway run`: the gateway itself. Starts the simulator (when enabled),
-//! the bus tasks, HTTP and OPC UA; keeps systemd informed (READY, STATUS, and
+//! the bus tasks, HTTP, OPC UA and the Sparkplug edge node; keeps systemd informed (READY, STATUS, and
 //! WATCHDOG only while every bus task makes progress); and on SIGHUP checks the
 //! config on disk without applying it.
 
@@ -60,6 +60,10 @@ pub async fn run(
         }
         None => None,
     };
+    let mqtt = match &config.mqtt {
+        Some(m) => Some(crate::mqtt::start(m, engine.clone(), engine.health())?),
+        None => None,
+    };
     tracing::info!(gateway = %config.gateway_name, devices = config.devices.len(), tags = engine.store().len(), http = %bound, "gateway running");
     // Before READY=1: systemd may send a reload the moment it hears READY,
     // and SIGHUP's default action would end the process.
@@ -87,6 +91,9 @@ pub async fn run(
     supervisor.abort();
     if let Some(r) = reload {
         r.abort();
+    }
+    if let Some(node) = mqtt {
+        node.stop().await;
     }
     http.abort();
     engine.shutdown();

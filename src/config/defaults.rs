@@ -110,3 +110,18 @@ pub const OPCUA_MIN_PUBLISHING_INTERVAL: Duration = Duration::from_millis(50);
 pub const OPCUA_MAX_WRITE_TIME: Duration = Duration::from_secs(10);
 /// `[opcua] min_sampling_interval`.
 pub const OPCUA_MIN_SAMPLING_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The MQTT port of an `mqtt://` broker URL without one.
+pub const MQTT_PORT: u16 = 1883;
+/// The MQTT port of an `mqtts://` broker URL without one.
+pub const MQTTS_PORT: u16 = 8883;
+/// `[mqtt] keep_alive`.
+pub const MQTT_KEEP_ALIVE: Duration = Duration::from_secs(30);
+/// `[mqtt] writes`: DCMD writes nothing unless asked to (secure by default).
+pub const MQTT_WRITES: bool = false;
+/// `[mqtt] buffer_dir`, inside the state directory.
+pub const MQTT_BUFFER_DIR: &str = "buffer";
+/// `[mqtt] buffer_max_bytes`: 256 MiB.
+pub const MQTT_BUFFER_MAX_BYTES: u64 = 256 * 1024 * 1024;
+/// `[mqtt] buffer_max_age`: a week of outage.
+pub const MQTT_BUFFER_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);

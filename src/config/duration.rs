@@ -1,6 +1,9 @@
-//! Durations written with a unit: "250ms", "2s", "1m", "1h", "1.5s".
+//! Durations written with a unit: "250ms", "2s", "1m", "1h", "7d", "1.5s".
 
 use std::time::Duration;
+
+/// The longest duration accepted: 366 days.
+const MAX_SECONDS: f64 = 366.0 * 86_400.0;
 
 /// Parse a duration string; the error says what a valid one looks like.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -21,6 +24,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => n,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86_400.0,
         "" => {
             return Err(format!(
                 "{text:?} has no unit; write \"{number}s\" or \"{number}ms\""
@@ -28,9 +32,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
         _ => return Err(bad()),
     };
-    // A week is far beyond any sensible poll or timeout; the bound keeps Duration math safe.
-    if !(0.0..=604_800.0).contains(&seconds) {
-        return Err(format!("{text:?} is out of range (at most a week)"));
+    // A year is beyond any sensible poll, timeout or buffer age (a store-and-
+    // forward log may keep weeks); the bound keeps Duration math safe.
+    if !(0.0..=MAX_SECONDS).contains(&seconds) {
+        return Err(format!("{text:?} is out of range (at most 366d)"));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -58,6 +63,8 @@ mod tests {
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert!(parse_duration("367d").unwrap_err().contains("at most 366d"));
         assert_eq!(parse_duration("0ms"), Ok(Duration::ZERO));
     }
 

@@ -10,6 +10,7 @@ pub mod defaults;
 mod diag;
 pub mod duration;
 mod endpoint;
+mod mqtt;
 mod raw;
 mod validate;
 
@@ -21,6 +22,7 @@ pub use address::parse_address;
 pub use diag::{Diagnostic, Severity};
 pub use duration::{format_duration, parse_duration};
 pub use endpoint::{EndpointError, parse_tcp_endpoint};
+pub use mqtt::{Broker, BufferLimits, MqttConfig, MqttTls, sparkplug_id_problem};
 
 use crate::modbus::codec::Encoding;
 use crate::modbus::plan::Limits;
@@ -74,6 +76,8 @@ pub struct Config {
     pub simulator: Option<SimulatorConfig>,
     /// The OPC UA server, when configured and enabled.
     pub opcua: Option<OpcuaConfig>,
+    /// The Sparkplug B edge node, when configured and enabled.
+    pub mqtt: Option<MqttConfig>,
     /// Devices in config order; a device's index is its id everywhere.
     pub devices: Vec<DeviceConfig>,
     /// Accepted but suspicious settings, for `check` and the start-up log.
@@ -106,15 +110,43 @@ impl Config {
         config.map(|c| c.relative_to(path))
     }
 
-    /// Resolve relative paths in the config (`[opcua] pki_dir`) against the
-    /// folder of the config file, so `run` and `pki` find the same folder
-    /// whatever their working directory.
+    /// Resolve relative paths in the config against the folder of the config
+    /// file (`[opcua] pki_dir`, the MQTT credential files), so `run` and `pki`
+    /// find the same files whatever their working directory; `[mqtt]
+    /// buffer_dir` against the state directory systemd gives the service
+    /// (`$STATE_DIRECTORY`), or the config's folder without one.
     fn relative_to(mut self, file: &Path) -> Config {
         let base = file.parent().unwrap_or_else(|| Path::new(""));
-        if let Some(o) = self.opcua.as_mut()
-            && o.pki_dir.is_relative()
-        {
-            o.pki_dir = base.join(&o.pki_dir);
+        let resolve = |p: &mut std::path::PathBuf, base: &Path| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(o) = self.opcua.as_mut() {
+            resolve(&mut o.pki_dir, base);
+        }
+        if let Some(m) = self.mqtt.as_mut() {
+            let state = std::env::var_os("STATE_DIRECTORY")
+                // systemd passes several folders colon-separated; the first is ours.
+                .and_then(|s| {
+                    s.to_str()
+                        .and_then(|s| s.split(':').next())
+                        .map(std::path::PathBuf::from)
+                })
+                .filter(|p| p.is_absolute());
+            resolve(&mut m.buffer.dir, state.as_deref().unwrap_or(base));
+            if let Some(f) = m.password_file.as_mut() {
+                resolve(f, base);
+            }
+            if let Some(t) = m.tls.as_mut() {
+                if let Some(ca) = t.ca_file.as_mut() {
+                    resolve(ca, base);
+                }
+                if let Some((c, k)) = t.client.as_mut() {
+                    resolve(c, base);
+                    resolve(k, base);
+                }
+            }
         }
         self
     }

@@ -19,6 +19,8 @@ pub(crate) struct RawConfig {
     pub http: Option<RawHttp>,
     /// `[opcua]`: the OPC UA server.
     pub opcua: Option<Spanned<RawOpcua>>,
+    /// `[mqtt]`: the Sparkplug B edge node.
+    pub mqtt: Option<Spanned<RawMqtt>>,
     /// `[[device]]`: the devices to poll.
     #[serde(default)]
     pub device: Vec<Spanned<RawDevice>>,
@@ -86,6 +88,44 @@ pub(crate) struct RawOpcua {
     pub min_sampling_interval: Option<Spanned<String>>,
     /// Longest one Write request may take. Default: `defaults::OPCUA_MAX_WRITE_TIME`.
     pub max_write_time: Option<Spanned<String>>,
+}
+
+/// `[mqtt]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMqtt {
+    /// Whether the edge node runs. Default: true when the section exists.
+    pub enabled: Option<Spanned<bool>>,
+    /// Broker, `mqtt://host[:port]` or `mqtts://host[:port]`. Required.
+    pub url: Option<Spanned<String>>,
+    /// Sparkplug group. Required.
+    pub group_id: Option<Spanned<String>>,
+    /// Sparkplug edge node. Default: `[gateway] name`.
+    pub edge_node_id: Option<Spanned<String>>,
+    /// Births only while this host application's STATE is online. Default: none.
+    pub primary_host_id: Option<Spanned<String>>,
+    /// MQTT client id. Default: `edge-gateway-<edge_node_id>`.
+    pub client_id: Option<Spanned<String>>,
+    /// Login name at the broker. Default: none.
+    pub username: Option<Spanned<String>>,
+    /// File whose first line is the password. Default: none.
+    pub password_file: Option<Spanned<String>>,
+    /// CA certificates (PEM) the broker's certificate must chain to (mqtts). Default: none.
+    pub ca_file: Option<Spanned<String>>,
+    /// Client certificate (PEM) for brokers that ask for one (mqtts). Default: none.
+    pub cert_file: Option<Spanned<String>>,
+    /// The client certificate's private key (PEM). Required with `cert_file`.
+    pub key_file: Option<Spanned<String>>,
+    /// MQTT keep-alive. Default: `defaults::MQTT_KEEP_ALIVE`.
+    pub keep_alive: Option<Spanned<String>>,
+    /// Whether DCMD may write tags marked writable. Default: `defaults::MQTT_WRITES`.
+    pub writes: Option<Spanned<bool>>,
+    /// Store-and-forward log folder. Default: `defaults::MQTT_BUFFER_DIR`.
+    pub buffer_dir: Option<Spanned<String>>,
+    /// Largest log on disk. Default: `defaults::MQTT_BUFFER_MAX_BYTES`.
+    pub buffer_max_bytes: Option<Spanned<i64>>,
+    /// Oldest record kept. Default: `defaults::MQTT_BUFFER_MAX_AGE`.
+    pub buffer_max_age: Option<Spanned<String>>,
 }
 
 /// `[[opcua.user]]`.

@@ -26,18 +26,30 @@ pub fn devices_up(store: &TagStore) -> (usize, usize) {
 
 /// Liveness: 200 while every bus task makes progress, 503 when one is wedged.
 /// A device being down is not a liveness failure: restarting would not fix it.
+/// A broker that is away fails neither probe either: the edge node
+/// reconnects by itself; `mqtt` says where it stands.
 pub(super) async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
     let (up, total) = devices_up(&s.store);
-    match s.health.liveness() {
+    let (code, mut body) = match s.health.liveness() {
         Ok(()) => (
             StatusCode::OK,
-            Json(json!({ "status": "ok", "devices": total, "devices_up": up })),
+            json!({ "status": "ok", "devices": total, "devices_up": up }),
         ),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unhealthy", "error": e, "devices": total, "devices_up": up })),
+            json!({ "status": "unhealthy", "error": e, "devices": total, "devices_up": up }),
         ),
+    };
+    let m = &s.health.mqtt;
+    if m.enabled()
+        && let Some(o) = body.as_object_mut()
+    {
+        o.insert(
+            "mqtt".into(),
+            json!({ "state": m.state().as_str(), "last_error": m.last_error() }),
+        );
     }
+    (code, Json(body))
 }
 
 /// Readiness: 200 once every device was polled once (or after `ready_grace`).

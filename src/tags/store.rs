@@ -378,6 +378,20 @@ impl TagStore {
         self.device_meta(device).map_or("", |m| m.name.as_str())
     }
 
+    /// The ids of one device's tags, in order (tags are stored device by device).
+    pub fn device_tags(&self, device: DeviceId) -> impl Iterator<Item = TagId> + use<> {
+        self.devices
+            .get(device.index())
+            .map_or(0..0, |d| d.tags.clone())
+            .map(TagId::new)
+    }
+
+    /// A tag of one device by name, looking only through that device's tags.
+    pub fn find_in(&self, device: DeviceId, tag: &str) -> Option<TagId> {
+        self.device_tags(device)
+            .find(|id| self.meta(*id).is_some_and(|m| &*m.name == tag))
+    }
+
     /// Static description of a device.
     pub fn device_meta(&self, device: DeviceId) -> Option<&DeviceMeta> {
         self.devices.get(device.index()).map(|d| &d.meta)

@@ -8,6 +8,7 @@
 //! (listen addresses and serial ports, each claimed once).
 
 mod device;
+mod mqtt;
 mod opcua;
 mod resources;
 mod simulator;
@@ -139,7 +140,7 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    /// The whole config: gateway, http, simulator, opcua, then the devices.
+    /// The whole config: gateway, http, simulator, opcua, mqtt, then the devices.
     fn build(&mut self, raw: RawConfig) -> Config {
         let gateway_name = match raw.gateway.as_ref().and_then(|g| g.name.as_ref()) {
             Some(n) if n.get_ref().trim().is_empty() || n.get_ref().contains('/') => {
@@ -201,6 +202,7 @@ impl Builder<'_> {
         );
         let simulator = raw.simulator.map(|s| self.simulator(s));
         let opcua = raw.opcua.and_then(|o| self.opcua(o));
+        let mqtt = raw.mqtt.and_then(|m| self.mqtt(m, &gateway_name));
         if let Some(s) = simulator.as_ref().filter(|s| s.enabled) {
             listeners.push(Listener {
                 what: "simulator: listen",
@@ -257,6 +259,7 @@ impl Builder<'_> {
             http_idle_timeout,
             simulator,
             opcua,
+            mqtt,
             devices: devices.into_iter().map(|(_, d)| d).collect(),
             warnings: Vec::new(),
         }

@@ -17,6 +17,7 @@
 //! text of a Prometheus scrape never exists whole.
 
 mod gzip;
+mod mqtt;
 mod pool;
 mod series;
 mod text;
@@ -141,6 +142,7 @@ impl MetricsRenderer {
             ],
             1,
         );
+        mqtt::render(out, &self.health.mqtt);
         render_process(out);
     }
 

@@ -19,6 +19,10 @@ use std::time::Duration;
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 
+mod mqtt;
+
+pub use mqtt::{MESSAGE_TYPES, MqttState, MqttStats, WriteOutcome};
+
 use crate::config::DeviceConfig;
 use crate::lock::lock;
 use crate::tags::TagStore;
@@ -45,6 +49,9 @@ pub struct Health {
     stopped: Mutex<Vec<&'static str>>,
     /// Open OPC UA sessions; the OPC UA server updates it, `/metrics` reports it.
     pub opcua_sessions: AtomicU64,
+    /// The Sparkplug edge node's state and counters; it writes them, `/metrics`
+    /// and `/healthz` report them.
+    pub mqtt: MqttStats,
 }
 
 /// The longest a bus may go between beats: a request attempt (a connect, a
@@ -81,6 +88,7 @@ impl Health {
                 .collect(),
             stopped: Mutex::new(Vec::new()),
             opcua_sessions: AtomicU64::new(0),
+            mqtt: MqttStats::default(),
         }
     }
 

@@ -1,0 +1,490 @@
+#!/usr/bin/env python3
+"""An independent Sparkplug B host against the gateway's edge node.
+
+Starts Mosquitto on a free loopback port, the gateway on the shipped
+gateway.toml (with [mqtt] switched on and a third device on a simulator this
+script starts and stops), and checks from the host side what the Sparkplug
+3.0 rules (as the Eclipse TCK checks them) ask of an edge node:
+
+  - NBIRTH: seq 0, bdSeq, Node Control/Rebirth, Gateway/* metrics;
+  - a DBIRTH per device before any of its DDATA, with every tag (name,
+    datatype, alias, Quality, engUnit); aliases unique across the node;
+  - seq continuous (mod 256) over every message of a session;
+  - DDATA only with changed metrics, by alias, stamped with source time;
+  - DDEATH when a device goes down, DBIRTH when it is back;
+  - rebirth on NCMD without reconnecting;
+  - a DCMD write reaching the simulator, a refused one not reaching it;
+  - the NDEATH Will with the NBIRTH's bdSeq after kill -9, bdSeq counting on
+    across restarts, NDEATH before a clean stop;
+  - with a primary host: no births until its STATE says online, NDEATH and
+    no births while it is offline, a stale STATE ignored.
+
+Payloads are decoded with Google's protobuf runtime from sparkplug_b.proto
+(compiled here by protoc), not by the gateway's own code.
+
+Usage: sparkplug_host.py <edge-gateway binary> <gateway.toml>
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+import paho.mqtt.client as mqtt
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GROUP, NODE = "plant1", "line-3"
+NS = "spBv1.0"
+BOOLEAN, INT64, STRING, DOUBLE, INT32 = 11, 4, 12, 10, 3
+
+checks = 0
+
+
+def check(cond, what):
+    global checks
+    if not cond:
+        raise AssertionError(what)
+    checks += 1
+    print(f"ok {checks} - {what}", flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_until(pred, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = pred()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def compile_proto(work):
+    subprocess.run(
+        ["protoc", f"--python_out={work}", "-I", os.path.join(ROOT, "src/mqtt"), "sparkplug_b.proto"],
+        check=True,
+    )
+    sys.path.insert(0, work)
+    import sparkplug_b_pb2  # noqa: E402
+
+    return sparkplug_b_pb2
+
+
+class Host:
+    """Subscribes to the whole namespace and keeps every message in order."""
+
+    def __init__(self, pb, port, host_id="scada"):
+        self.pb, self.host_id = pb, host_id
+        self.lock = threading.Lock()
+        self.messages = []  # (monotonic, topic, decoded payload or raw bytes)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="sparkplug-test-host")
+        self.client.on_message = self.on_message
+        self.client.connect("127.0.0.1", port, keepalive=30)
+        self.client.subscribe(f"{NS}/#", qos=1)
+        self.client.loop_start()
+        time.sleep(0.3)
+
+    def on_message(self, _client, _userdata, msg):
+        payload = msg.payload
+        if "/STATE/" not in msg.topic:
+            p = self.pb.Payload()
+            p.ParseFromString(payload)
+            payload = p
+        with self.lock:
+            self.messages.append((time.monotonic(), msg.topic, payload))
+
+    def since(self, mark=0):
+        with self.lock:
+            return list(self.messages[mark:])
+
+    def mark(self):
+        with self.lock:
+            return len(self.messages)
+
+    def find(self, kind, device=None, mark=0):
+        topic = f"{NS}/{GROUP}/{kind}/{NODE}" + (f"/{device}" if device else "")
+        return [(t, p) for (t, top, p) in self.since(mark) if top == topic]
+
+    def wait(self, kind, device=None, mark=0, timeout=15):
+        return wait_until(lambda: self.find(kind, device, mark), timeout, f"{kind} {device or ''}")[0][1]
+
+    def command(self, kind, device, metrics):
+        p = self.pb.Payload()
+        p.timestamp = int(time.time() * 1000)
+        for fill in metrics:
+            fill(p.metrics.add())
+        topic = f"{NS}/{GROUP}/{kind}/{NODE}" + (f"/{device}" if device else "")
+        self.client.publish(topic, p.SerializeToString(), qos=0).wait_for_publish()
+
+    def state(self, online, ts=None):
+        body = json.dumps({"online": online, "timestamp": ts or int(time.time() * 1000)})
+        self.client.publish(f"{NS}/STATE/{self.host_id}", body, qos=1, retain=True).wait_for_publish()
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def metric_value(m):
+    kind = m.WhichOneof("value")
+    return None if kind is None else getattr(m, kind)
+
+
+def prop(m, key):
+    for k, v in zip(m.properties.keys, m.properties.values):
+        if k == key:
+            return getattr(v, v.WhichOneof("value"))
+    return None
+
+
+def http_json(port, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def try_json(port, path):
+    """The JSON at `path`, or {} while the gateway is not listening yet."""
+    try:
+        return http_json(port, path)
+    except OSError:
+        return {}
+
+
+def http_text(port, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+        return r.read().decode()
+
+
+def tag_value(port, device, tag):
+    for t in http_json(port, "/api/tags"):
+        if t["device"] == device and t["tag"] == tag:
+            return t["value"]
+    raise AssertionError(f"{device}/{tag} not in /api/tags")
+
+
+def session_of(host, mark):
+    """Messages with seq from the last NBIRTH after `mark` on, in order."""
+    msgs = [(top, p) for (_, top, p) in host.since(mark) if "/STATE/" not in top]
+    births = [i for i, (top, _) in enumerate(msgs) if "/NBIRTH/" in top]
+    return msgs[births[-1]:] if births else []
+
+
+def check_seq(msgs, what):
+    seqs = [p.seq for (top, p) in msgs if not re.search(r"/(NDEATH|NCMD|DCMD)/", top)]
+    ok = all(b == (a + 1) % 256 for a, b in zip(seqs, seqs[1:])) and seqs and seqs[0] == 0
+    check(ok, f"{what}: seq runs 0,1,2,… without a gap over {len(seqs)} messages")
+
+
+class Gateway:
+    def __init__(self, binary, config, log):
+        self.binary, self.config, self.log = binary, config, log
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [self.binary, "run", "-c", self.config],
+            stdout=open(self.log, "ab"),
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "RUST_LOG": "info"},
+        )
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=20)
+
+
+def write_config(shipped, work, ports, mqtt_extra):
+    text = open(shipped).read()
+    # Drop the shipped [mqtt] section; the test writes its own.
+    text = re.sub(r"(?ms)^\[mqtt\]\n.*?(?=^\[|^# -{10})", "", text)
+    text = (
+        text.replace("127.0.0.1:9898", f"127.0.0.1:{ports['http']}")
+        .replace("127.0.0.1:5020", f"127.0.0.1:{ports['sim']}")
+        .replace("127.0.0.1:4840", f"127.0.0.1:{ports['opcua']}")
+        .replace('pki_dir = "pki"', f'pki_dir = "{work}/pki"')
+    )
+    text += f"""
+[mqtt]
+url = "mqtt://127.0.0.1:{ports['mqtt']}"
+group_id = "{GROUP}"
+buffer_dir = "{work}/buffer"
+keep_alive = "5s"
+{mqtt_extra}
+
+[[device]]
+name = "meter2"
+protocol = "tcp"
+host = "127.0.0.1:{ports['sim2']}"
+unit = 1
+poll = "300ms"
+timeout = "200ms"
+retries = 0
+backoff_max = "500ms"
+  [[device.tag]]
+  name = "power"
+  address = "30001"
+  type = "f32"
+  unit = "kW"
+"""
+    path = os.path.join(work, "gateway.toml")
+    open(path, "w").write(text)
+    return path
+
+
+def write_sim2(work, port):
+    path = os.path.join(work, "sim2.toml")
+    open(path, "w").write(
+        f"""[simulator]
+listen = "127.0.0.1:{port}"
+[[simulator.register]]
+unit = 1
+address = "30001"
+type = "f32"
+generator = "sine"
+min = 10.0
+max = 20.0
+period = "5s"
+"""
+    )
+    return path
+
+
+def main():
+    binary, shipped = sys.argv[1], sys.argv[2]
+    work = tempfile.mkdtemp(prefix="sparkplug-host-")
+    pb = compile_proto(work)
+    ports = {k: free_port() for k in ("mqtt", "http", "sim", "opcua", "sim2")}
+    conf = os.path.join(work, "mosquitto.conf")
+    open(conf, "w").write(f"listener {ports['mqtt']} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sim2 = None
+    gw = None
+    try:
+        time.sleep(0.5)
+        host = Host(pb, ports["mqtt"])
+        config = write_config(shipped, work, ports, "writes = true")
+        gw = Gateway(binary, config, os.path.join(work, "gateway.log"))
+        gw.start()
+
+        # --- births --------------------------------------------------------
+        nbirth = host.wait("NBIRTH")
+        names = {m.name: m for m in nbirth.metrics}
+        check(nbirth.seq == 0, "NBIRTH has seq 0")
+        check("bdSeq" in names and names["bdSeq"].datatype == INT64, "NBIRTH carries bdSeq as Int64")
+        bd_seq = names["bdSeq"].long_value
+        check(
+            names.get("Node Control/Rebirth") is not None
+            and names["Node Control/Rebirth"].datatype == BOOLEAN
+            and names["Node Control/Rebirth"].boolean_value is False,
+            "NBIRTH carries Node Control/Rebirth = false",
+        )
+        check(
+            all(n in names for n in ("Gateway/Version", "Gateway/Devices", "Gateway/DevicesUp", "Gateway/Tags")),
+            "NBIRTH carries the gateway's health metrics",
+        )
+        check(names["Gateway/Tags"].int_value == 16, "Gateway/Tags counts every tag (15 shipped + 1)")
+        births = {d: host.wait("DBIRTH", d) for d in ("meter1", "plc1", "meter2")}
+        meter1 = {m.name: m for m in births["meter1"].metrics}
+        check(
+            {"voltage_l1", "voltage_l2", "voltage_l3", "current_l1", "frequency", "import_energy"} <= set(meter1),
+            "DBIRTH meter1 lists every tag",
+        )
+        v1 = meter1["voltage_l1"]
+        check(v1.datatype == 9 and v1.HasField("alias"), "a tag metric has its datatype (Float) and an alias")
+        check(prop(v1, "engUnit") == "V", "engUnit property from the tag's unit")
+        check(prop(v1, "Quality") in (0, 192), "Quality property present as an Int32 code")
+        check("_Status/Connected" in meter1, "the device's _Status metrics are in its DBIRTH")
+        plc1 = {m.name: m for m in births["plc1"].metrics}
+        check(plc1["speed_setpoint"].datatype == DOUBLE, "a scaled integer is a Double")
+        check(plc1["recipe"].datatype == STRING, "a string tag is a String")
+        aliases = [m.alias for p in [nbirth, *births.values()] for m in p.metrics if m.HasField("alias")]
+        check(len(aliases) == len(set(aliases)), f"{len(aliases)} aliases, unique across the edge node")
+        down = host.wait("DDEATH", "meter2")
+        check(down is not None, "meter2 (its simulator not started) gets a DDEATH after its DBIRTH")
+
+        # --- data ----------------------------------------------------------
+        time.sleep(4)
+        alias_name = {m.alias: m.name for p in births.values() for m in p.metrics if m.HasField("alias")}
+        for device in ("meter1", "plc1"):
+            first_data = host.find("DDATA", device)
+            check(first_data, f"DDATA flows for {device}")
+            birth_at = [t for (t, top, _) in host.since() if top.endswith(f"/DBIRTH/{NODE}/{device}")][0]
+            data_at = [t for (t, _) in first_data]
+            check(min(data_at) >= birth_at, f"DBIRTH {device} came before its first DDATA")
+        plc_data = [p for (_, p) in host.find("DDATA", "plc1")]
+        changed = {alias_name.get(m.alias) for p in plc_data for m in p.metrics}
+        check("parts_count" in changed, "a counting tag shows up in DDATA")
+        check(
+            not ({"pump_run", "recipe", "status_word"} & changed),
+            f"constant tags never show up in DDATA (changed: {sorted(n for n in changed if n)})",
+        )
+        check(all(not m.name for p in plc_data for m in p.metrics), "DDATA metrics go by alias, without names")
+        now_ms = time.time() * 1000
+        stamps = [m.timestamp for p in plc_data for m in p.metrics]
+        check(all(now_ms - 10_000 < s <= now_ms + 1000 for s in stamps), "DDATA metric timestamps are recent ms")
+
+        # --- device down and up --------------------------------------------
+        mark = host.mark()
+        sim2 = subprocess.Popen(
+            [binary, "simulate", "-c", write_sim2(work, ports["sim2"])],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        back = host.wait("DBIRTH", "meter2", mark)
+        power = [m for m in back.metrics if m.name == "power"][0]
+        check(prop(power, "Quality") == 192 and 10 <= power.float_value <= 20, "meter2 back: a DBIRTH with a good value")
+        mark = host.mark()
+        sim2.kill()
+        sim2.wait()
+        host.wait("DDEATH", "meter2", mark)
+        check(True, "meter2 down again: DDEATH")
+
+        # --- DCMD ----------------------------------------------------------
+        mark = host.mark()
+
+        def setpoint(m):
+            m.name, m.datatype, m.double_value = "speed_setpoint", DOUBLE, 1234.5
+
+        host.command("DCMD", "plc1", [setpoint])
+        sp_alias = plc1["speed_setpoint"].alias
+        wait_until(
+            lambda: any(
+                m.alias == sp_alias and abs(m.double_value - 1234.5) < 1e-6
+                for (_, p) in host.find("DDATA", "plc1", mark)
+                for m in p.metrics
+            ),
+            10,
+            "DDATA with the written setpoint",
+        )
+        check(tag_value(ports["http"], "plc1", "speed_setpoint") == 1234.5, "a DCMD write reached the simulator")
+
+        def status(m):
+            m.name, m.datatype, m.int_value = "status_word", 6, 99
+
+        host.command("DCMD", "plc1", [status])
+        time.sleep(1.5)
+        check(tag_value(ports["http"], "plc1", "status_word") == 1, "a DCMD to a read-only tag does not reach the device")
+        metrics = http_text(ports["http"], "/metrics")
+        check('edge_gateway_mqtt_writes_total{outcome="refused"} 1' in metrics, "the refused write is counted")
+        check('edge_gateway_mqtt_writes_total{outcome="written"} 1' in metrics, "the done write is counted")
+        check("edge_gateway_mqtt_connected 1" in metrics, "/metrics: connected")
+        check(http_json(ports["http"], "/healthz")["mqtt"]["state"] == "online", "/healthz shows the MQTT state")
+
+        # --- rebirth -------------------------------------------------------
+        mark = host.mark()
+        check_seq(session_of(host, 0), "the first session")
+
+        def rebirth(m):
+            m.name, m.datatype, m.boolean_value = "Node Control/Rebirth", BOOLEAN, True
+
+        host.command("NCMD", None, [rebirth])
+        again = host.wait("NBIRTH", None, mark)
+        check(again.seq == 0, "rebirth: NBIRTH with seq 0")
+        check(
+            [m.long_value for m in again.metrics if m.name == "bdSeq"] == [bd_seq],
+            "rebirth keeps the session's bdSeq (no reconnect)",
+        )
+        for d in ("meter1", "plc1", "meter2"):
+            host.wait("DBIRTH", d, mark)
+        check(not host.find("NDEATH", None, mark), "rebirth: no NDEATH")
+        time.sleep(1.5)
+        check_seq(session_of(host, mark), "after rebirth")
+
+        # --- the Will after kill -9, bdSeq across restarts ------------------
+        mark = host.mark()
+        gw.stop(signal.SIGKILL)
+        will = host.wait("NDEATH", None, mark, timeout=20)
+        check(
+            [m.long_value for m in will.metrics if m.name == "bdSeq"] == [bd_seq],
+            "kill -9: the broker publishes the NDEATH Will with the NBIRTH's bdSeq",
+        )
+        check(not will.HasField("seq"), "NDEATH carries no seq")
+        mark = host.mark()
+        gw.start()
+        nb = host.wait("NBIRTH", None, mark)
+        bd2 = [m.long_value for m in nb.metrics if m.name == "bdSeq"][0]
+        check(bd2 == (bd_seq + 1) % 256, f"after a restart bdSeq counts on ({bd_seq} -> {bd2})")
+        time.sleep(2)
+        check_seq(session_of(host, mark), "a new session")
+        mark = host.mark()
+        gw.stop(signal.SIGTERM)
+        clean = host.wait("NDEATH", None, mark)
+        check(
+            [m.long_value for m in clean.metrics if m.name == "bdSeq"] == [bd2],
+            "a clean stop publishes NDEATH with the session's bdSeq",
+        )
+
+        # --- a primary host ------------------------------------------------
+        host.state(False, ts=int(time.time() * 1000) - 60_000)
+        config = write_config(shipped, work, ports, 'primary_host_id = "scada"\nwrites = false')
+        gw = Gateway(binary, config, os.path.join(work, "gateway.log"))
+        mark = host.mark()
+        gw.start()
+        wait_until(
+            lambda: try_json(ports["http"], "/healthz").get("mqtt", {}).get("state") == "waiting for primary host",
+            15,
+            "the edge node waiting for the host",
+        )
+        time.sleep(1)
+        check(not host.find("NBIRTH", None, mark), "no NBIRTH while the primary host is offline")
+        host.state(True)
+        nb = host.wait("NBIRTH", None, mark)
+        bd3 = [m.long_value for m in nb.metrics if m.name == "bdSeq"][0]
+        for d in ("meter1", "plc1"):
+            host.wait("DBIRTH", d, mark)
+        check(True, "the host online: NBIRTH and DBIRTHs")
+        mark = host.mark()
+        host.state(False, ts=int(time.time() * 1000) - 3_600_000)
+        time.sleep(1)
+        check(not host.find("NDEATH", None, mark), "a STATE older than the last one is ignored")
+        host.command("DCMD", "plc1", [setpoint])
+        time.sleep(1.5)
+        check(
+            tag_value(ports["http"], "plc1", "speed_setpoint") != 1234.5,
+            "with writes = false a DCMD to a writable tag does not reach the device",
+        )
+        mark = host.mark()
+        host.state(False)
+        ndeath = host.wait("NDEATH", None, mark)
+        check([m.long_value for m in ndeath.metrics if m.name == "bdSeq"] == [bd3], "the host offline: NDEATH")
+        time.sleep(2)
+        check(not host.find("NBIRTH", None, mark), "no births while the host stays offline")
+        host.state(True)
+        nb = host.wait("NBIRTH", None, mark)
+        bd4 = [m.long_value for m in nb.metrics if m.name == "bdSeq"][0]
+        check(bd4 == (bd3 + 1) % 256, "the host back: a new session with the next bdSeq")
+        gw.stop()
+        host.client.publish(f"{NS}/STATE/scada", b"", qos=1, retain=True).wait_for_publish()
+        host.close()
+        print(f"sparkplug host: {checks} checks passed")
+    except BaseException:
+        log = os.path.join(work, "gateway.log")
+        if os.path.exists(log):
+            sys.stderr.write(open(log).read()[-6000:])
+        raise
+    finally:
+        if gw:
+            gw.stop(signal.SIGKILL)
+        if sim2 and sim2.poll() is None:
+            sim2.kill()
+        broker.terminate()
+        broker.wait()
+
+
+if __name__ == "__main__":
+    main()
