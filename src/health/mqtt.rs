@@ -84,6 +84,12 @@ pub struct MqttStats {
     /// Payload bytes published.
     bytes: AtomicU64,
     writes: [AtomicU64; 3],
+    /// The store-and-forward log: records and bytes waiting, records dropped
+    /// (over a bound), records replayed.
+    buffer_records: AtomicU64,
+    buffer_bytes: AtomicU64,
+    buffer_dropped: AtomicU64,
+    replayed: AtomicU64,
     /// Why the last connection ended, for `/healthz`.
     last_error: Mutex<Option<String>>,
 }
@@ -151,6 +157,32 @@ impl MqttStats {
         self.writes
             .get(outcome as usize)
             .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// The log's size now and the records it dropped so far.
+    pub fn set_buffer(&self, records: u64, bytes: u64, dropped: u64) {
+        self.buffer_records.store(records, Ordering::Relaxed);
+        self.buffer_bytes.store(bytes, Ordering::Relaxed);
+        self.buffer_dropped.store(dropped, Ordering::Relaxed);
+    }
+
+    /// Records and bytes waiting in the log, and records it dropped.
+    pub fn buffer(&self) -> (u64, u64, u64) {
+        (
+            self.buffer_records.load(Ordering::Relaxed),
+            self.buffer_bytes.load(Ordering::Relaxed),
+            self.buffer_dropped.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Count records replayed from the log.
+    pub fn count_replayed(&self, n: u64) {
+        self.replayed.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Records replayed from the log so far.
+    pub fn replayed(&self) -> u64 {
+        self.replayed.load(Ordering::Relaxed)
     }
 
     /// Record why the connection ended (`None` once it is back).

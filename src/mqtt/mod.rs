@@ -7,13 +7,17 @@
 //! - `payload`: tag model ⇄ payloads, pure.
 //! - `command`: which DCMD metrics become writes, and the writes.
 //! - `connection`: one MQTT connection and its NDEATH Will.
-//! - `node`: the sessions: births, data, deaths, rebirth, the primary host.
+//! - `node`: the loop: connect, subscribe, the primary host, reconnect.
+//! - `publish`: births, data, deaths, rebirth; recording and replaying.
+//! - `buffer`: the store-and-forward log on disk.
+//! - `bd_seq`: bdSeq kept across restarts.
 //!
 //! The edge node reads the store through its own change cursor and writes
 //! only through `Engine::write_id`; it reports its state and counters in
 //! `Health::mqtt`, from which `/metrics` and `/healthz` read.
 
 mod bd_seq;
+mod buffer;
 mod command;
 mod connection;
 mod node;
@@ -25,6 +29,7 @@ pub mod payload;
     missing_debug_implementations
 )]
 pub mod proto;
+mod publish;
 pub mod sparkplug;
 
 use std::sync::Arc;
@@ -107,6 +112,10 @@ pub fn start(
         next_bd_seq: bd_seq.load(),
         bd_seq_file: bd_seq,
         pending_writes: Arc::new(Semaphore::new(MAX_PENDING_WRITES)),
+        log: None,
+        lost: 0,
+        log_failing: false,
+        ids: Vec::new(),
     };
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(node.run(stopped));

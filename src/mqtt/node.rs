@@ -1,82 +1,92 @@
-//! The edge node's sessions: connect with the NDEATH Will, subscribe, wait
-//! for the primary host if there is one, birth, then publish changes until
-//! the connection ends; then again with the next bdSeq.
+//! The edge node's loop: one task that connects, subscribes, waits for the
+//! primary host, births, publishes, records to the store-and-forward log while
+//! it cannot publish, replays the log once it can, and reconnects with the
+//! next bdSeq when a connection ends.
 //!
-//! Per session (Sparkplug 3.0): NCMD, DCMD (and STATE) are subscribed before
-//! NBIRTH; NBIRTH has seq 0 and carries bdSeq; each polled device gets a
-//! DBIRTH, followed by a DDEATH when it is down; every later message takes the
-//! next seq, wrapping after 255; DDATA carries only what changed since the
-//! last look at the store's change tracking; a device that goes down gets a
-//! DDEATH and, when it is back, a fresh DBIRTH; `Node Control/Rebirth` births
-//! everything again without reconnecting; a primary host whose STATE goes
-//! offline makes the node publish NDEATH and reconnect, to birth again only
-//! once the host is back.
+//! Everything happens in one `select!` over the connection's events, a round
+//! timer and a status timer, so the log records changes at the same pace
+//! whatever the connection is doing (connecting, backing off, waiting for the
+//! host). Per session (Sparkplug 3.0): NCMD, DCMD (and STATE) are subscribed
+//! before NBIRTH; the rules of what is published are in `publish`.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Semaphore, watch};
-use tokio::time::Instant;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::bd_seq::BdSeqFile;
+use super::buffer::{Log, Mark};
 use super::command;
 use super::connection::{CONNECT_TIMEOUT, Connection, LinkEvent};
-use super::payload::{
-    self, Aliases, Form, STATUS_METRICS, bd_seq_metric, decode_command, epoch_ms, plain_metric,
-    status_values, tag_metric,
-};
-use super::proto::payload::Metric;
+use super::payload::{self, bd_seq_metric, decode_command, epoch_ms};
 use super::proto::payload::metric::Value as MetricValue;
-use super::sparkplug::{
-    CommandTarget, HostState, MessageType, REBIRTH, Seq, Topics, datatype, state_topic,
-};
+use super::sparkplug::{CommandTarget, HostState, MessageType, REBIRTH, Seq, Topics, state_topic};
 use crate::config::MqttConfig;
 use crate::engine::Engine;
-use crate::health::{Health, MqttState};
+use crate::health::{Health, MqttState, WriteOutcome};
 use crate::modbus::backoff::ExponentialBackoff;
-use crate::tags::{ChangeCursor, DeviceId, TagId};
+use crate::tags::{ChangeCursor, TagId};
 
-/// Shortest time between two rounds of DDATA: changes arriving meanwhile go
-/// out together, one message per device.
-const PUBLISH_PERIOD: Duration = Duration::from_millis(100);
-/// How often device status and node metrics are compared with what was sent.
+/// A round: changes are published (or recorded) once per round, so changes
+/// arriving meanwhile go out together, one message per device.
+pub(super) const ROUND: Duration = Duration::from_millis(100);
+/// How often device status and node metrics are compared with what was
+/// sent, the log is synced to disk and replayed records are confirmed.
 const STATUS_PERIOD: Duration = Duration::from_secs(1);
-/// A poll duration is republished when it moved by more than this fraction:
-/// it changes every cycle, and each change would be a message.
-const POLL_DURATION_DEADBAND: f64 = 0.1;
 /// Reconnect delays.
 const RECONNECT_MIN: Duration = Duration::from_secs(1);
 const RECONNECT_MAX: Duration = Duration::from_secs(60);
 /// How long a clean disconnect may take to flush NDEATH.
 const CLOSE_TIME: Duration = Duration::from_secs(2);
 
-/// The node's own metrics after bdSeq, in alias order (`Aliases::node`).
-const NODE_METRICS: [(&str, u32); 6] = [
-    (REBIRTH, datatype::BOOLEAN),
-    ("Gateway/Version", datatype::STRING),
-    ("Gateway/Devices", datatype::UINT32),
-    ("Gateway/DevicesUp", datatype::UINT32),
-    ("Gateway/Tags", datatype::UINT32),
-    ("Gateway/Live", datatype::BOOLEAN),
-];
-
 /// Why a session ended.
-enum Ended {
-    /// Shutdown: NDEATH was published.
-    Stopped,
+pub(super) enum Ended {
     /// The connection failed or was closed; reconnect after a backoff.
     Lost(String),
     /// The primary host went offline: reconnect soon and wait for it.
     HostOffline,
 }
 
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// CONNECT sent, no CONNACK yet.
+    Connecting,
+    /// SUBSCRIBEs sent, this many SUBACKs to come.
+    Subscribing(usize),
+    /// Subscribed; the primary host's STATE has not said online.
+    WaitingForHost,
+    /// NBIRTH published: data flows.
+    Born,
+}
+
 /// What the node last published about one device.
 #[derive(Debug, Clone, Default)]
-struct DeviceView {
+pub(super) struct DeviceView {
     /// DBIRTH published this session (and no DDEATH since).
-    alive: bool,
+    pub(super) alive: bool,
     /// The `_Status` values last published.
-    status: Option<[MetricValue; 4]>,
+    pub(super) status: Option<[MetricValue; 4]>,
+}
+
+/// One connection's state.
+pub(super) struct Session {
+    pub(super) conn: Connection,
+    pub(super) bd_seq: u8,
+    pub(super) seq: Seq,
+    pub(super) phase: Phase,
+    /// Until when the CONNACK or the SUBACKs may take.
+    deadline: Instant,
+    pub(super) devices: Vec<DeviceView>,
+    pub(super) node_values: Option<Vec<MetricValue>>,
+    /// The primary host's newest STATE: its timestamp and whether online.
+    host: Option<HostState>,
+    /// Replayed records read up to here are confirmed at the next status tick.
+    pub(super) replay_mark: Option<Mark>,
+    /// Replay pauses until then (only records of down devices were left).
+    pub(super) replay_after: Option<Instant>,
 }
 
 /// The edge node: settings, the engine it reads and writes, its counters.
@@ -92,183 +102,216 @@ pub(super) struct Node {
     /// Where the next bdSeq is kept across restarts.
     pub(super) bd_seq_file: BdSeqFile,
     pub(super) pending_writes: Arc<Semaphore>,
-}
-
-/// One connection's state.
-struct Session {
-    conn: Connection,
-    bd_seq: u8,
-    seq: Seq,
-    born: bool,
-    devices: Vec<DeviceView>,
-    node_values: Option<Vec<MetricValue>>,
-    /// Timestamp of the newest STATE seen, to ignore older ones (§5.17).
-    host_seen: Option<u64>,
-    ids: Vec<TagId>,
+    /// The store-and-forward log; `None` if it could not be opened.
+    pub(super) log: Option<Log>,
+    /// Records that could not go to or come from the log (I/O errors,
+    /// replayed records of devices gone or down), added to its drops.
+    pub(super) lost: u64,
+    /// Whether the last log operation failed, to log one line per change.
+    pub(super) log_failing: bool,
+    /// Store ids drained from the change cursor, reused every round.
+    pub(super) ids: Vec<TagId>,
 }
 
 impl Node {
-    /// Connect, serve, reconnect, until `stop` turns true.
+    /// Connect, serve, record, replay and reconnect until `stop` turns true.
     pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        self.open_log().await;
         let mut backoff = ExponentialBackoff::saturating(
             RECONNECT_MIN,
             RECONNECT_MAX,
             u64::from(std::process::id()),
         );
+        let mut session: Option<Session> = None;
+        let mut retry_at = Some(Instant::now());
         let mut last_problem: Option<String> = None;
+        let mut round = tokio::time::interval(ROUND);
+        round.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut status = tokio::time::interval(STATUS_PERIOD);
+        status.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut syncing: Option<JoinHandle<std::io::Result<()>>> = None;
         loop {
-            let bd_seq = self.next_bd_seq;
-            self.next_bd_seq = self.next_bd_seq.wrapping_add(1);
-            let (file, next) = (self.bd_seq_file.clone(), self.next_bd_seq);
-            match tokio::task::spawn_blocking(move || file.store(next)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "cannot keep bdSeq for the next start; a restart will count from its last stored value");
+            let handshake = session
+                .as_ref()
+                .filter(|s| matches!(s.phase, Phase::Connecting | Phase::Subscribing(_)))
+                .map(|s| s.deadline);
+            let ended = tokio::select! {
+                () = stopped(&mut stop) => {
+                    self.shut_down(session.take()).await;
+                    return;
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot keep bdSeq for the next start"),
+                () = sleep_until(retry_at), if session.is_none() => {
+                    retry_at = None;
+                    session = Some(self.connect().await);
+                    None
+                }
+                event = next_event(&mut session) => match session.as_mut() {
+                    Some(s) => self.on_event(s, event, &mut backoff).await,
+                    None => None,
+                },
+                () = sleep_until(handshake), if handshake.is_some() => {
+                    Some(Ended::Lost("the broker did not answer CONNECT or SUBSCRIBE in time".into()))
+                }
+                _ = round.tick() => {
+                    if let Some(s) = session.as_mut().filter(|s| s.phase == Phase::Born) {
+                        self.publish_round(s).await
+                    } else {
+                        self.record_round();
+                        None
+                    }
+                }
+                _ = status.tick() => {
+                    let ended = match session.as_mut().filter(|s| s.phase == Phase::Born) {
+                        Some(s) => self.publish_status(s).await,
+                        None => None,
+                    };
+                    self.maintain_log(session.as_mut(), &mut syncing);
+                    ended
+                }
+            };
+            let Some(end) = ended else { continue };
+            if let Some(s) = session.take() {
+                drop(s);
+            }
+            if let Some(log) = self.log.as_mut() {
+                // Replayed but not confirmed: sent again next session.
+                log.rewind();
             }
             self.health.mqtt.set_state(MqttState::Disconnected);
-            let will = payload::encode(now_ms(), None, vec![bd_seq_metric(bd_seq, now_ms())]);
-            let conn = Connection::open(
-                &self.config,
-                self.password.as_deref(),
-                &self.topics.node(MessageType::NDeath),
-                will,
-            );
-            let ended = self.session(conn, bd_seq, &mut stop, &mut backoff).await;
-            self.health.mqtt.set_state(MqttState::Disconnected);
-            let delay = match ended {
-                Ended::Stopped => return,
+            let delay = match end {
                 Ended::HostOffline => {
-                    tracing::warn!(host = ?self.config.primary_host_id, "primary host went offline: NDEATH published, reconnecting to wait for it");
+                    tracing::warn!(host = ?self.config.primary_host_id, "primary host went offline: NDEATH published; recording to the buffer and waiting for it");
                     RECONNECT_MIN
                 }
                 Ended::Lost(why) => {
                     if last_problem.as_deref() != Some(why.as_str()) {
-                        tracing::warn!(broker = %self.config.broker, error = %why, "MQTT connection lost or refused; retrying");
+                        tracing::warn!(broker = %self.config.broker, error = %why, "MQTT connection lost or refused; recording to the buffer and retrying");
                     }
                     self.health.mqtt.set_last_error(Some(why.clone()));
                     last_problem = Some(why);
                     backoff.next_delay()
                 }
             };
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = stopped(&mut stop) => return,
-            }
+            retry_at = Some(Instant::now() + delay);
         }
     }
 
-    /// One connection, from CONNECT to its end.
-    async fn session(
-        &mut self,
-        conn: Connection,
-        bd_seq: u8,
-        stop: &mut watch::Receiver<bool>,
-        backoff: &mut ExponentialBackoff,
-    ) -> Ended {
-        let mut s = Session {
+    /// Open the store-and-forward log (off the async threads: opening scans
+    /// every segment). Without it the node still runs, and says so.
+    async fn open_log(&mut self) {
+        let b = self.config.buffer.clone();
+        let max_age_ms = u64::try_from(b.max_age.as_millis()).unwrap_or(u64::MAX);
+        let opened =
+            tokio::task::spawn_blocking(move || Log::open(&b.dir, b.max_bytes, max_age_ms)).await;
+        match opened {
+            Ok(Ok((log, found))) => {
+                if found.cut_bytes > 0 {
+                    tracing::warn!(dir = %self.config.buffer.dir.display(), bytes = found.cut_bytes, "store-and-forward log: cut a torn or damaged tail (a power cut while writing?)");
+                }
+                if found.records > 0 {
+                    tracing::info!(
+                        records = found.records,
+                        "store-and-forward log: records from before the restart wait to be replayed"
+                    );
+                }
+                self.log = Some(log);
+                self.report_log();
+            }
+            Ok(Err(e)) => {
+                tracing::error!(dir = %self.config.buffer.dir.display(), error = %e, "cannot open the store-and-forward log; changes during an outage will not be kept");
+            }
+            Err(e) => tracing::error!(error = %e, "cannot open the store-and-forward log"),
+        }
+    }
+
+    /// A new connection with the next bdSeq, kept for the next start first.
+    async fn connect(&mut self) -> Session {
+        let bd_seq = self.next_bd_seq;
+        self.next_bd_seq = self.next_bd_seq.wrapping_add(1);
+        let (file, next) = (self.bd_seq_file.clone(), self.next_bd_seq);
+        let kept = tokio::task::spawn_blocking(move || file.store(next)).await;
+        if let Some(e) =
+            kept.map_or_else(|e| Some(e.to_string()), |r| r.err().map(|e| e.to_string()))
+        {
+            tracing::warn!(error = %e, "cannot keep bdSeq for the next start; a restart counts on from the last number kept");
+        }
+        let will = payload::encode(now_ms(), None, vec![bd_seq_metric(bd_seq, now_ms())]);
+        let conn = Connection::open(
+            &self.config,
+            self.password.as_deref(),
+            &self.topics.node(MessageType::NDeath),
+            will,
+        );
+        Session {
             conn,
             bd_seq,
             seq: Seq::default(),
-            born: false,
+            phase: Phase::Connecting,
+            deadline: Instant::now() + CONNECT_TIMEOUT * 2,
             devices: vec![DeviceView::default(); self.engine.store().device_count()],
             node_values: None,
-            host_seen: None,
-            ids: Vec::new(),
-        };
-        // CONNECT and its ConnAck.
-        match tokio::time::timeout(CONNECT_TIMEOUT * 2, s.conn.events.recv()).await {
-            Ok(Some(LinkEvent::Connected)) => {}
-            Ok(Some(LinkEvent::Closed(why))) => return Ended::Lost(why),
-            Ok(_) => return Ended::Lost("the connection ended before CONNACK".into()),
-            Err(_) => return Ended::Lost("no CONNACK in time".into()),
+            host: None,
+            replay_mark: None,
+            replay_after: None,
         }
-        backoff.reset();
-        self.health.mqtt.set_last_error(None);
-        tracing::info!(broker = %self.config.broker, client_id = %self.config.client_id, bd_seq, "connected to the MQTT broker");
-        // Commands (and the host's STATE) are subscribed before any birth.
-        let mut filters = vec![
-            self.topics.node(MessageType::NCmd),
-            self.topics.device_commands(),
-        ];
-        if let Some(host) = &self.config.primary_host_id {
-            filters.push(state_topic(host));
-        }
-        let wanted = filters.len();
-        for f in filters {
-            if s.conn
-                .client
-                .subscribe(f, rumqttc::QoS::AtLeastOnce)
-                .await
-                .is_err()
-            {
-                return Ended::Lost("the MQTT client stopped".into());
+    }
+
+    /// One event of the connection; `Some` ends the session.
+    async fn on_event(
+        &mut self,
+        s: &mut Session,
+        event: Option<LinkEvent>,
+        backoff: &mut ExponentialBackoff,
+    ) -> Option<Ended> {
+        match event {
+            None => Some(Ended::Lost("the MQTT client stopped".into())),
+            Some(LinkEvent::Closed(why)) => Some(Ended::Lost(why)),
+            Some(LinkEvent::Connected) => {
+                backoff.reset();
+                self.health.mqtt.set_last_error(None);
+                tracing::info!(broker = %self.config.broker, client_id = %self.config.client_id, bd_seq = s.bd_seq, "connected to the MQTT broker");
+                let mut filters = vec![
+                    self.topics.node(MessageType::NCmd),
+                    self.topics.device_commands(),
+                ];
+                if let Some(host) = &self.config.primary_host_id {
+                    filters.push(state_topic(host));
+                }
+                s.phase = Phase::Subscribing(filters.len());
+                s.deadline = Instant::now() + CONNECT_TIMEOUT;
+                for f in filters {
+                    if s.conn
+                        .client
+                        .subscribe(f, rumqttc::QoS::AtLeastOnce)
+                        .await
+                        .is_err()
+                    {
+                        return Some(Ended::Lost("the MQTT client stopped".into()));
+                    }
+                }
+                None
             }
-        }
-        let mut granted = 0;
-        while granted < wanted {
-            match tokio::time::timeout(CONNECT_TIMEOUT, s.conn.events.recv()).await {
-                Ok(Some(LinkEvent::Subscribed)) => granted += 1,
-                Ok(Some(LinkEvent::Closed(why))) => return Ended::Lost(why),
-                // Early messages (a retained STATE) are handled once subscribed.
-                Ok(Some(LinkEvent::Message { topic, payload })) => {
-                    if let Some(end) = self.on_message(&mut s, &topic, &payload).await {
-                        return end;
-                    }
+            Some(LinkEvent::Subscribed) => {
+                if let Phase::Subscribing(left) = s.phase {
+                    s.phase = Phase::Subscribing(left.saturating_sub(1));
                 }
-                Ok(Some(LinkEvent::Connected)) => {}
-                Ok(None) => return Ended::Lost("the MQTT client stopped".into()),
-                Err(_) => return Ended::Lost("no SUBACK in time".into()),
+                if s.phase == Phase::Subscribing(0) {
+                    s.phase = Phase::WaitingForHost;
+                    if self.config.primary_host_id.is_none() || s.host.is_some_and(|h| h.online) {
+                        return self.birth(s).await;
+                    }
+                    self.health.mqtt.set_state(MqttState::WaitingForHost);
+                }
+                None
             }
-        }
-        if self.config.primary_host_id.is_none() {
-            if !self.birth(&mut s).await {
-                return Ended::Lost("publishing the births failed".into());
-            }
-        } else if !s.born {
-            self.health.mqtt.set_state(MqttState::WaitingForHost);
-        }
-        let mut status_tick = tokio::time::interval(STATUS_PERIOD);
-        let mut next_round = Instant::now();
-        loop {
-            tokio::select! {
-                () = stopped(stop) => {
-                    self.publish_ndeath(&s).await;
-                    s.conn.close(CLOSE_TIME).await;
-                    tracing::info!("MQTT session closed: NDEATH published");
-                    return Ended::Stopped;
-                }
-                event = s.conn.events.recv() => match event {
-                    Some(LinkEvent::Message { topic, payload }) => {
-                        if let Some(end) = self.on_message(&mut s, &topic, &payload).await {
-                            return end;
-                        }
-                    }
-                    Some(LinkEvent::Closed(why)) => return Ended::Lost(why),
-                    Some(_) => {}
-                    None => return Ended::Lost("the MQTT client stopped".into()),
-                },
-                () = async {
-                    tokio::time::sleep_until(next_round).await;
-                    self.changes.changed().await;
-                }, if s.born => {
-                    if !self.publish_changes(&mut s).await {
-                        return Ended::Lost("publishing DDATA failed".into());
-                    }
-                    next_round = Instant::now() + PUBLISH_PERIOD;
-                }
-                _ = status_tick.tick(), if s.born => {
-                    if !self.publish_status(&mut s).await {
-                        return Ended::Lost("publishing device status failed".into());
-                    }
-                }
+            Some(LinkEvent::Message { topic, payload }) => {
+                self.on_message(s, &topic, &payload).await
             }
         }
     }
 
     /// A message on one of our subscriptions; `Some` ends the session.
-    async fn on_message(&self, s: &mut Session, topic: &str, payload: &[u8]) -> Option<Ended> {
+    async fn on_message(&mut self, s: &mut Session, topic: &str, payload: &[u8]) -> Option<Ended> {
         if let Some(host) = &self.config.primary_host_id
             && topic == state_topic(host)
         {
@@ -276,16 +319,15 @@ impl Node {
                 tracing::warn!(host = %host, "ignoring a STATE message that is not Sparkplug 3.0 JSON");
                 return None;
             };
-            if s.host_seen.is_some_and(|seen| state.timestamp < seen) {
+            if s.host.is_some_and(|seen| state.timestamp < seen.timestamp) {
                 return None;
             }
-            s.host_seen = Some(state.timestamp);
-            if state.online && !s.born {
+            s.host = Some(state);
+            if state.online && s.phase == Phase::WaitingForHost {
                 tracing::info!(host = %host, "primary host is online: birth");
-                if !self.birth(s).await {
-                    return Some(Ended::Lost("publishing the births failed".into()));
-                }
-            } else if !state.online && s.born {
+                return self.birth(s).await;
+            }
+            if !state.online && s.phase == Phase::Born {
                 self.publish_ndeath(s).await;
                 return Some(Ended::HostOffline);
             }
@@ -302,11 +344,9 @@ impl Node {
                             && m.value == Some(MetricValue::BooleanValue(true))
                     })
                 });
-                if rebirth && s.born {
+                if rebirth && s.phase == Phase::Born {
                     tracing::info!("rebirth asked for by NCMD");
-                    if !self.birth(s).await {
-                        return Some(Ended::Lost("publishing the births failed".into()));
-                    }
+                    return self.birth(s).await;
                 }
             }
             Some(CommandTarget::Device(name)) => {
@@ -328,6 +368,7 @@ impl Node {
             .find(|d| store.device_name(*d) == device_name)
         else {
             tracing::warn!(device = %device_name, "DCMD for a device this node does not have");
+            self.health.mqtt.count_write(WriteOutcome::Refused);
             return;
         };
         match decode_command(payload) {
@@ -343,320 +384,96 @@ impl Node {
             }
             Err(e) => {
                 tracing::warn!(device = %device_name, error = %e, "DCMD refused");
-                self.health
-                    .mqtt
-                    .count_write(crate::health::WriteOutcome::Refused);
+                self.health.mqtt.count_write(WriteOutcome::Refused);
             }
         }
     }
 
-    async fn publish(
-        &self,
-        s: &mut Session,
-        kind: MessageType,
-        device: Option<&str>,
-        metrics: Vec<Metric>,
-    ) -> bool {
-        let seq = kind.has_seq().then(|| s.seq.take());
-        let bytes = payload::encode(now_ms(), seq, metrics);
-        let topic = match device {
-            Some(d) => self.topics.device(kind, d),
-            None => self.topics.node(kind),
+    /// Once a second: fsync the log (off the async threads, one at a time),
+    /// confirm replayed records read before the previous tick, report sizes.
+    fn maintain_log(
+        &mut self,
+        session: Option<&mut Session>,
+        syncing: &mut Option<JoinHandle<std::io::Result<()>>>,
+    ) {
+        let Some(log) = self.log.as_mut() else {
+            return;
         };
-        let len = bytes.len();
-        let ok = s.conn.publish(topic, kind.qos_level(), bytes).await;
-        if ok {
-            self.health.mqtt.count_message(kind.index(), len);
+        if syncing.as_ref().is_none_or(JoinHandle::is_finished)
+            && let Some(f) = log.sync_handle()
+        {
+            *syncing = Some(tokio::task::spawn_blocking(move || f.sync_data()));
         }
-        ok
+        if let Some(s) = session.filter(|s| s.phase == Phase::Born) {
+            if let Some(mark) = s.replay_mark.take() {
+                let committed = log.commit_to(mark);
+                self.log_result(committed);
+            }
+            if let Some(log) = self.log.as_ref() {
+                s.replay_mark = Some(log.read_mark());
+            }
+        }
+        self.report_log();
     }
 
-    /// NDEATH before a clean disconnect: the broker sends the Will only when
-    /// a connection is lost, not when it is closed.
-    async fn publish_ndeath(&self, s: &Session) {
-        let bytes = payload::encode(now_ms(), None, vec![bd_seq_metric(s.bd_seq, now_ms())]);
-        let len = bytes.len();
-        if s.conn
-            .publish(
-                self.topics.node(MessageType::NDeath),
-                MessageType::NDeath.qos_level(),
-                bytes,
-            )
-            .await
-        {
+    /// Log a log failure once, and its recovery once.
+    pub(super) fn log_result(&mut self, r: std::io::Result<()>) {
+        match r {
+            Err(e) if !self.log_failing => {
+                tracing::error!(dir = %self.config.buffer.dir.display(), error = %e, "store-and-forward log failed; records are lost until it works again");
+                self.log_failing = true;
+            }
+            Ok(()) if self.log_failing => {
+                tracing::info!(dir = %self.config.buffer.dir.display(), "store-and-forward log works again");
+                self.log_failing = false;
+            }
+            _ => {}
+        }
+    }
+
+    /// The log's sizes into the counters.
+    pub(super) fn report_log(&self) {
+        if let Some(log) = &self.log {
             self.health
                 .mqtt
-                .count_message(MessageType::NDeath.index(), len);
+                .set_buffer(log.records(), log.bytes(), log.dropped() + self.lost);
         }
     }
 
-    fn aliases(&self) -> Aliases {
-        let store = self.engine.store();
-        Aliases {
-            tags: store.len(),
-            devices: store.device_count(),
-        }
-    }
-
-    fn node_values(&self) -> Vec<MetricValue> {
-        let store = self.engine.store();
-        let (up, total) = crate::http::devices_up(store);
-        let count = |n: usize| MetricValue::IntValue(u32::try_from(n).unwrap_or(u32::MAX));
-        vec![
-            MetricValue::BooleanValue(false),
-            MetricValue::StringValue(env!("CARGO_PKG_VERSION").to_owned()),
-            count(total),
-            count(up),
-            count(store.len()),
-            MetricValue::BooleanValue(self.health.liveness().is_ok()),
-        ]
-    }
-
-    /// NBIRTH and every DBIRTH (a DDEATH after each device that is down).
-    async fn birth(&self, s: &mut Session) -> bool {
-        let now = now_ms();
-        s.seq.reset();
-        // The births carry every current value: what changed before is in them.
-        s.ids.clear();
-        self.changes.drain(&mut s.ids);
-        let aliases = self.aliases();
-        let values = self.node_values();
-        let mut metrics = vec![bd_seq_metric(s.bd_seq, now)];
-        for (k, ((name, dt), v)) in NODE_METRICS.iter().zip(&values).enumerate() {
-            metrics.push(plain_metric(
-                name,
-                aliases.node(k),
-                *dt,
-                v.clone(),
-                Form::Birth,
-                now,
-            ));
-        }
-        s.node_values = Some(values);
-        if !self.publish(s, MessageType::NBirth, None, metrics).await {
-            return false;
-        }
-        let store = self.engine.store().clone();
-        for device in store.devices() {
-            if !store.device_meta(device).is_some_and(|m| m.polled) {
-                continue;
-            }
-            if !self.device_birth(s, device).await {
-                return false;
-            }
-            if is_down(&store, device) && !self.device_death(s, device).await {
-                return false;
-            }
-        }
-        s.born = true;
-        self.health.mqtt.set_state(MqttState::Online);
-        true
-    }
-
-    async fn device_birth(&self, s: &mut Session, device: DeviceId) -> bool {
-        let store = self.engine.store().clone();
-        let (now, aliases) = (now_ms(), self.aliases());
-        let at = Instant::now();
-        let mut metrics: Vec<Metric> = store
-            .device_tags(device)
-            .filter_map(|id| {
-                let meta = store.meta(id)?;
-                let snap = store.snapshot_at(id, at)?;
-                Some(tag_metric(meta, id.index() as u64, &snap, Form::Birth, now))
-            })
-            .collect();
-        let status = status_values(&store.device_status(device).unwrap_or_default());
-        for (k, ((name, dt), v)) in STATUS_METRICS.iter().zip(status.iter()).enumerate() {
-            metrics.push(plain_metric(
-                name,
-                aliases.status(device.index(), k),
-                *dt,
-                v.clone(),
-                Form::Birth,
-                now,
-            ));
-        }
-        let name = store.device_name(device).to_owned();
-        if !self
-            .publish(s, MessageType::DBirth, Some(&name), metrics)
-            .await
+    /// Shutdown: NDEATH and DISCONNECT if connected; the log to disk.
+    async fn shut_down(&mut self, session: Option<Session>) {
+        if let Some(s) = session
+            && !matches!(s.phase, Phase::Connecting)
         {
-            return false;
+            self.publish_ndeath(&s).await;
+            s.conn.close(CLOSE_TIME).await;
+            tracing::info!("MQTT session closed: NDEATH published");
         }
-        if let Some(v) = s.devices.get_mut(device.index()) {
-            *v = DeviceView {
-                alive: true,
-                status: Some(status),
-            };
+        let Some(log) = self.log.as_mut() else {
+            return;
+        };
+        let written = log.write_pending();
+        let handle = log.sync_handle();
+        self.log_result(written);
+        if let Some(f) = handle {
+            let _ = tokio::task::spawn_blocking(move || f.sync_data()).await;
         }
-        true
-    }
-
-    async fn device_death(&self, s: &mut Session, device: DeviceId) -> bool {
-        let name = self.engine.store().device_name(device).to_owned();
-        if !self
-            .publish(s, MessageType::DDeath, Some(&name), Vec::new())
-            .await
-        {
-            return false;
-        }
-        if let Some(v) = s.devices.get_mut(device.index()) {
-            v.alive = false;
-        }
-        true
-    }
-
-    /// DDATA for the tags that changed, one message per live device.
-    async fn publish_changes(&self, s: &mut Session) -> bool {
-        let store = self.engine.store().clone();
-        s.ids.clear();
-        self.changes.drain(&mut s.ids);
-        let (now, at) = (now_ms(), Instant::now());
-        let ids = std::mem::take(&mut s.ids);
-        // Ids come in order and a device's tags are contiguous: one run each.
-        let mut start = 0;
-        let mut ok = true;
-        while let Some(first) = ids.get(start).and_then(|id| store.meta(*id)) {
-            let device = first.device;
-            let end = ids
-                .get(start..)
-                .unwrap_or_default()
-                .iter()
-                .position(|id| store.meta(*id).is_none_or(|m| m.device != device))
-                .map_or(ids.len(), |n| start + n);
-            let alive = s.devices.get(device.index()).is_some_and(|v| v.alive);
-            if alive {
-                let metrics: Vec<Metric> = ids
-                    .get(start..end)
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|id| {
-                        let snap = store.snapshot_at(*id, at)?;
-                        Some(tag_metric(
-                            store.meta(*id)?,
-                            id.index() as u64,
-                            &snap,
-                            Form::Data,
-                            now,
-                        ))
-                    })
-                    .collect();
-                let name = store.device_name(device).to_owned();
-                if ok && !metrics.is_empty() {
-                    ok = self
-                        .publish(s, MessageType::DData, Some(&name), metrics)
-                        .await;
-                }
-            }
-            start = end;
-        }
-        s.ids = ids;
-        ok
-    }
-
-    /// Device deaths and rebirths, changed `_Status` values, changed node metrics.
-    async fn publish_status(&self, s: &mut Session) -> bool {
-        let store = self.engine.store().clone();
-        let (now, aliases) = (now_ms(), self.aliases());
-        for device in store.devices() {
-            if !store.device_meta(device).is_some_and(|m| m.polled) {
-                continue;
-            }
-            let alive = s.devices.get(device.index()).is_some_and(|v| v.alive);
-            let down = is_down(&store, device);
-            if alive && down {
-                if !self.device_death(s, device).await {
-                    return false;
-                }
-                continue;
-            }
-            if !alive && !down {
-                if !self.device_birth(s, device).await {
-                    return false;
-                }
-                continue;
-            }
-            if !alive {
-                continue;
-            }
-            let current = status_values(&store.device_status(device).unwrap_or_default());
-            let previous = s.devices.get(device.index()).and_then(|v| v.status.clone());
-            let metrics: Vec<Metric> = current
-                .iter()
-                .enumerate()
-                .filter(|(k, v)| {
-                    previous
-                        .as_ref()
-                        .and_then(|p| p.get(*k))
-                        .is_none_or(|old| status_changed(*k, old, v))
-                })
-                .filter_map(|(k, v)| {
-                    let (name, dt) = STATUS_METRICS.get(k)?;
-                    Some(plain_metric(
-                        name,
-                        aliases.status(device.index(), k),
-                        *dt,
-                        v.clone(),
-                        Form::Data,
-                        now,
-                    ))
-                })
-                .collect();
-            if metrics.is_empty() {
-                continue;
-            }
-            let name = store.device_name(device).to_owned();
-            if !self
-                .publish(s, MessageType::DData, Some(&name), metrics)
-                .await
-            {
-                return false;
-            }
-            if let Some(v) = s.devices.get_mut(device.index()) {
-                v.status = Some(current);
-            }
-        }
-        let values = self.node_values();
-        let changed: Vec<Metric> = values
-            .iter()
-            .enumerate()
-            .filter(|(k, v)| s.node_values.as_ref().and_then(|p| p.get(*k)) != Some(*v))
-            .filter_map(|(k, v)| {
-                let (name, dt) = NODE_METRICS.get(k)?;
-                Some(plain_metric(
-                    name,
-                    aliases.node(k),
-                    *dt,
-                    v.clone(),
-                    Form::Data,
-                    now,
-                ))
-            })
-            .collect();
-        if !changed.is_empty() {
-            if !self.publish(s, MessageType::NData, None, changed).await {
-                return false;
-            }
-            s.node_values = Some(values);
-        }
-        true
     }
 }
 
-/// A device that was polled and did not answer its last cycle.
-fn is_down(store: &crate::tags::TagStore, device: DeviceId) -> bool {
-    store
-        .device_status(device)
-        .is_some_and(|s| !s.connected && s.last_cycle.is_some())
+/// The next event of the session's connection; pending forever without one.
+async fn next_event(session: &mut Option<Session>) -> Option<LinkEvent> {
+    match session {
+        Some(s) => s.conn.events.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
-/// Whether `_Status` metric `k` moved enough to publish.
-fn status_changed(k: usize, old: &MetricValue, new: &MetricValue) -> bool {
-    match (k, old, new) {
-        (2, MetricValue::DoubleValue(a), MetricValue::DoubleValue(b)) => {
-            (a - b).abs() > a.abs().max(1.0) * POLL_DURATION_DEADBAND
-        }
-        _ => old != new,
+/// Sleep until `at`; pending forever for `None`.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -666,6 +483,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await.map(|_| ());
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the epoch, now.
+pub(super) fn now_ms() -> u64 {
     epoch_ms(SystemTime::now())
 }

@@ -123,12 +123,15 @@ pub fn epoch_ms(t: std::time::SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Whether a metric goes into a birth (name, datatype, every property) or a
-/// data message (alias, value, quality only).
+/// Whether a metric goes into a birth (name, datatype, every property), a
+/// data message (alias, value, quality only), or the store-and-forward log
+/// (name and datatype instead of the alias, which may differ after a restart
+/// with another config; `is_historical`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
     Birth,
     Data,
+    Historical,
 }
 
 /// A tag's metric: its value (null when bad), source timestamp, `Quality`,
@@ -150,11 +153,13 @@ pub fn tag_metric(
         keys.push(ENG_UNIT.to_owned());
         values.push(string_property(unit));
     }
+    let named = form != Form::Data;
     Metric {
-        name: (form == Form::Birth).then(|| meta.name.to_string()),
-        alias: Some(alias),
+        name: named.then(|| meta.name.to_string()),
+        alias: (form != Form::Historical).then_some(alias),
         timestamp: Some(snap.source_time.map_or(now_ms, epoch_ms)),
-        datatype: (form == Form::Birth).then(|| datatype_of(meta.data_type)),
+        datatype: named.then(|| datatype_of(meta.data_type)),
+        is_historical: (form == Form::Historical).then_some(true),
         is_null: value.is_none().then_some(true),
         value,
         properties: Some(PropertySet { keys, values }),
@@ -361,6 +366,23 @@ mod tests {
             Some(PropertyValueKind::IntValue(500))
         );
         assert_eq!(property(&m, ENG_UNIT), None);
+    }
+
+    #[test]
+    fn a_historical_metric_goes_by_name_and_says_so() {
+        let m = tag_metric(
+            &meta(DataType::U16, Some("V")),
+            3,
+            &snap(Some(Value::U16(5)), Quality::Good, 50),
+            Form::Historical,
+            99,
+        );
+        assert_eq!((m.name.as_deref(), m.alias), (Some("flow"), None));
+        assert_eq!(
+            (m.datatype, m.is_historical),
+            (Some(datatype::UINT16), Some(true))
+        );
+        assert_eq!(m.timestamp, Some(50));
     }
 
     #[test]

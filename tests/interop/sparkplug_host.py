@@ -17,7 +17,11 @@ script starts and stops), and checks from the host side what the Sparkplug
   - the NDEATH Will with the NBIRTH's bdSeq after kill -9, bdSeq counting on
     across restarts, NDEATH before a clean stop;
   - with a primary host: no births until its STATE says online, NDEATH and
-    no births while it is offline, a stale STATE ignored.
+    no births while it is offline, a stale STATE ignored;
+  - store-and-forward while the host is offline, across a broker outage and
+    across a kill -9 of the gateway during one: after the births, the
+    outage's values replayed as historical DDATA, in order, none missing;
+    a down device's history held until its DBIRTH; nothing dropped.
 
 Payloads are decoded with Google's protobuf runtime from sparkplug_b.proto
 (compiled here by protoc), not by the gateway's own code.
@@ -91,12 +95,23 @@ class Host:
         self.pb, self.host_id = pb, host_id
         self.lock = threading.Lock()
         self.messages = []  # (monotonic, topic, decoded payload or raw bytes)
+        # Whether this host says it is online whenever it (re)connects, as a
+        # primary host does after a broker restart.
+        self.online = False
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="sparkplug-test-host")
         self.client.on_message = self.on_message
+        self.client.on_connect = self.on_connect
+        self.client.reconnect_delay_set(min_delay=1, max_delay=1)
         self.client.connect("127.0.0.1", port, keepalive=30)
-        self.client.subscribe(f"{NS}/#", qos=1)
         self.client.loop_start()
+        wait_until(lambda: self.client.is_connected(), 10, "the host connected")
         time.sleep(0.3)
+
+    def on_connect(self, client, _userdata, _flags, _reason, _properties):
+        client.subscribe(f"{NS}/#", qos=1)
+        if self.online:
+            body = json.dumps({"online": True, "timestamp": int(time.time() * 1000)})
+            client.publish(f"{NS}/STATE/{self.host_id}", body, qos=1, retain=True)
 
     def on_message(self, _client, _userdata, msg):
         payload = msg.payload
@@ -181,6 +196,36 @@ def session_of(host, mark):
     msgs = [(top, p) for (_, top, p) in host.since(mark) if "/STATE/" not in top]
     births = [i for i, (top, _) in enumerate(msgs) if "/NBIRTH/" in top]
     return msgs[births[-1]:] if births else []
+
+
+def counter_values(host, mark, alias):
+    """parts_count in plc1's DDATA after `mark`: (live, historical) lists of
+    (timestamp, value) in arrival order."""
+    live, hist = [], []
+    for (_, p) in host.find("DDATA", "plc1", mark):
+        for m in p.metrics:
+            if m.is_historical and m.name == "parts_count":
+                hist.append((m.timestamp, m.int_value))
+            elif not m.is_historical and m.alias == alias:
+                live.append((m.timestamp, m.int_value))
+    return live, hist
+
+
+def check_history(hist, last_live, birth_value, what):
+    """The historical values of a counter fill the outage: in order, one by
+    one, from just after the last live value to the value the births showed."""
+    values = [v for (_, v) in hist]
+    stamps = [t for (t, _) in hist]
+    check(len(values) >= 2, f"{what}: {len(values)} historical values replayed")
+    check(stamps == sorted(stamps), f"{what}: replayed in the order they were recorded")
+    check(values[0] == last_live + 1, f"{what}: history starts right after the last live value ({last_live} -> {values[0]})")
+    check(all(b == a + 1 for a, b in zip(values, values[1:])), f"{what}: no value missing in between ({values[0]}..{values[-1]})")
+    check(0 <= birth_value - values[-1] <= 1, f"{what}: history ends where the births take over ({values[-1]}, birth {birth_value})")
+
+
+def birth_value(host, mark, tag):
+    p = host.wait("DBIRTH", "plc1", mark)
+    return [m.int_value for m in p.metrics if m.name == tag][0]
 
 
 def check_seq(msgs, what):
@@ -326,7 +371,9 @@ def main():
             birth_at = [t for (t, top, _) in host.since() if top.endswith(f"/DBIRTH/{NODE}/{device}")][0]
             data_at = [t for (t, _) in first_data]
             check(min(data_at) >= birth_at, f"DBIRTH {device} came before its first DDATA")
-        plc_data = [p for (_, p) in host.find("DDATA", "plc1")]
+        # Live data only: what the node recorded before its first birth (its
+        # first polls, when the broker came up after them) replays as history.
+        plc_data = [p for (_, p) in host.find("DDATA", "plc1") if not any(m.is_historical for m in p.metrics)]
         changed = {alias_name.get(m.alias) for p in plc_data for m in p.metrics}
         check("parts_count" in changed, "a counting tag shows up in DDATA")
         check(
@@ -448,6 +495,7 @@ def main():
         for d in ("meter1", "plc1"):
             host.wait("DBIRTH", d, mark)
         check(True, "the host online: NBIRTH and DBIRTHs")
+        pc_alias = [m.alias for m in host.wait("DBIRTH", "plc1", mark).metrics if m.name == "parts_count"][0]
         mark = host.mark()
         host.state(False, ts=int(time.time() * 1000) - 3_600_000)
         time.sleep(1)
@@ -458,16 +506,88 @@ def main():
             tag_value(ports["http"], "plc1", "speed_setpoint") != 1234.5,
             "with writes = false a DCMD to a writable tag does not reach the device",
         )
+        time.sleep(2)
+        live, _ = counter_values(host, 0, pc_alias)
+        last_live = live[-1][1]
         mark = host.mark()
         host.state(False)
         ndeath = host.wait("NDEATH", None, mark)
         check([m.long_value for m in ndeath.metrics if m.name == "bdSeq"] == [bd3], "the host offline: NDEATH")
-        time.sleep(2)
+        time.sleep(3)
         check(not host.find("NBIRTH", None, mark), "no births while the host stays offline")
+        host.online = True
         host.state(True)
         nb = host.wait("NBIRTH", None, mark)
         bd4 = [m.long_value for m in nb.metrics if m.name == "bdSeq"][0]
         check(bd4 == (bd3 + 1) % 256, "the host back: a new session with the next bdSeq")
+        at_birth = birth_value(host, mark, "parts_count")
+        time.sleep(2)
+        _, hist = counter_values(host, mark, pc_alias)
+        check_history(hist, last_live, at_birth, "host offline for 3 s")
+
+        # --- store-and-forward across a broker outage ----------------------
+        live, _ = counter_values(host, 0, pc_alias)
+        last_live = live[-1][1]
+        broker.terminate()
+        broker.wait()
+        time.sleep(4)
+        mark = host.mark()
+        broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # The host's reconnect republishes STATE online: the node births then.
+        at_birth = birth_value(host, mark, "parts_count")
+        time.sleep(3)
+        _, hist = counter_values(host, mark, pc_alias)
+        check_history(hist, last_live, at_birth, "broker down for 4 s")
+
+        # --- store-and-forward across a kill -9 during an outage -----------
+        live, _ = counter_values(host, 0, pc_alias)
+        last_live = live[-1][1]
+        broker.terminate()
+        broker.wait()
+        time.sleep(3)
+        killed_at = time.time() * 1000
+        gw.stop(signal.SIGKILL)
+        gw.start()
+        time.sleep(3)
+        mark = host.mark()
+        broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        host.wait("DBIRTH", "plc1", mark, timeout=30)
+        time.sleep(3)
+        _, hist = counter_values(host, mark, pc_alias)
+        before_kill = [(t, v) for (t, v) in hist if t < killed_at]
+        check(len(before_kill) >= 2, f"kill -9: {len(before_kill)} values recorded before the kill were replayed")
+        values = [v for (_, v) in before_kill]
+        check(values[0] == last_live + 1, f"kill -9: history starts right after the last live value ({last_live} -> {values[0]})")
+        check(all(b == a + 1 for a, b in zip(values, values[1:])), "kill -9: nothing recorded before the kill is lost")
+        after = [t for (t, _) in hist if t >= killed_at]
+        check(after, "kill -9: the restarted gateway recorded the rest of the outage too")
+        # meter2 is down: its records wait in the log for its next DBIRTH.
+        metrics = http_text(ports["http"], "/metrics")
+        check("edge_gateway_mqtt_buffer_records 0" not in metrics, "a down device's history waits in the log")
+        mark = host.mark()
+        sim2 = subprocess.Popen(
+            [binary, "simulate", "-c", os.path.join(work, "sim2.toml")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        host.wait("DBIRTH", "meter2", mark)
+        metrics = wait_until(
+            lambda: (lambda m: m if "edge_gateway_mqtt_buffer_records 0" in m else None)(http_text(ports["http"], "/metrics")),
+            20,
+            "the backlog replayed",
+        )
+        m2_birth = [t for (t, top, _) in host.since(mark) if top.endswith(f"/DBIRTH/{NODE}/meter2")][0]
+        m2_hist = [
+            t
+            for (t, top, p) in host.since(mark)
+            if top.endswith(f"/DDATA/{NODE}/meter2") and any(m.is_historical for m in p.metrics)
+        ]
+        check(m2_hist and min(m2_hist) > m2_birth, "meter2 back: its held history follows its DBIRTH")
+        check("edge_gateway_mqtt_buffer_dropped_total 0" in metrics, "nothing was dropped from the log")
+        check(
+            re.search(r"edge_gateway_mqtt_buffer_replayed_total [1-9]", metrics) is not None,
+            "replayed records are counted",
+        )
         gw.stop()
         host.client.publish(f"{NS}/STATE/scada", b"", qos=1, retain=True).wait_for_publish()
         host.close()

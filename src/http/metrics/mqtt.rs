@@ -55,6 +55,36 @@ pub(super) fn render(out: &mut Vec<u8>, m: &MqttStats) {
         "Payload bytes of Sparkplug messages published and commands received.",
     );
     sample_int(out, "edge_gateway_mqtt_bytes_total", &[], m.bytes());
+    let (records, bytes, dropped) = m.buffer();
+    for (name, kind, help, v) in [
+        (
+            "edge_gateway_mqtt_buffer_records",
+            "gauge",
+            "Records in the store-and-forward log, waiting to be replayed.",
+            records,
+        ),
+        (
+            "edge_gateway_mqtt_buffer_bytes",
+            "gauge",
+            "Bytes of the store-and-forward log on disk.",
+            bytes,
+        ),
+        (
+            "edge_gateway_mqtt_buffer_dropped_total",
+            "counter",
+            "Records the store-and-forward log dropped: over buffer_max_bytes or buffer_max_age, or for a device gone from the config.",
+            dropped,
+        ),
+        (
+            "edge_gateway_mqtt_buffer_replayed_total",
+            "counter",
+            "Records replayed from the store-and-forward log as historical DDATA.",
+            m.replayed(),
+        ),
+    ] {
+        header(out, name, kind, help);
+        sample_int(out, name, &[], v);
+    }
     header(
         out,
         "edge_gateway_mqtt_writes_total",

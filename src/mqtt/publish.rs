@@ -1,0 +1,496 @@
+//! What the edge node publishes, and what it records while it cannot.
+//!
+//! - A birth: NBIRTH (seq 0, bdSeq, `Node Control/Rebirth`, `Gateway/…`),
+//!   then a DBIRTH per polled device with every tag and its `_Status`, and a
+//!   DDEATH right after it for a device that is down.
+//! - A round, while born: DDATA with the tags that changed since the last
+//!   round (one message per live device), then up to `REPLAY_PER_ROUND`
+//!   records of the store-and-forward log as DDATA with `is_historical`
+//!   (a record of a device that is down waits for its next DBIRTH).
+//! - A round, while not born: the changed tags go to the log instead.
+//! - Once a second, while born: DDEATH for a device that went down, DBIRTH
+//!   for one that came back, DDATA for changed `_Status` values, NDATA for
+//!   changed node metrics.
+//!
+//! Every message but NDEATH takes the next seq, wrapping after 255.
+
+use prost::Message as _;
+
+use super::buffer;
+use super::node::{DeviceView, Ended, Node, Phase, Session, now_ms};
+use super::payload::{
+    self, Aliases, Form, STATUS_METRICS, bd_seq_metric, plain_metric, status_values, tag_metric,
+};
+use super::proto::Payload;
+use super::proto::payload::Metric;
+use super::proto::payload::metric::Value as MetricValue;
+use super::sparkplug::{MessageType, REBIRTH, datatype};
+use crate::health::MqttState;
+use crate::tags::{BadCause, DeviceId, Quality, TagStore};
+
+/// Records replayed per round at most (10 rounds a second): the backlog
+/// drains at up to this rate while live data keeps its place in every round.
+const REPLAY_PER_ROUND: usize = 50;
+/// How long replay pauses when all it found were records of devices that
+/// are down (a DBIRTH resumes it at once).
+const REPLAY_HOLD: std::time::Duration = std::time::Duration::from_secs(5);
+/// A poll duration is republished when it moved by more than this fraction:
+/// it changes every cycle, and each change would be a message.
+const POLL_DURATION_DEADBAND: f64 = 0.1;
+/// ... and by more than this many milliseconds, so sub-millisecond jitter
+/// of a fast device is not news either.
+const POLL_DURATION_FLOOR_MS: f64 = 1.0;
+/// Index of `_Status/PollDuration` in `STATUS_METRICS`.
+const POLL_DURATION: usize = 2;
+
+/// The node's own metrics after bdSeq, in alias order (`Aliases::node`).
+const NODE_METRICS: [(&str, u32); 6] = [
+    (REBIRTH, datatype::BOOLEAN),
+    ("Gateway/Version", datatype::STRING),
+    ("Gateway/Devices", datatype::UINT32),
+    ("Gateway/DevicesUp", datatype::UINT32),
+    ("Gateway/Tags", datatype::UINT32),
+    ("Gateway/Live", datatype::BOOLEAN),
+];
+
+fn lost(what: &str) -> Ended {
+    Ended::Lost(format!("publishing {what} failed"))
+}
+
+impl Node {
+    async fn publish(
+        &self,
+        s: &mut Session,
+        kind: MessageType,
+        device: Option<&str>,
+        metrics: Vec<Metric>,
+    ) -> bool {
+        let seq = kind.has_seq().then(|| s.seq.take());
+        let bytes = payload::encode(now_ms(), seq, metrics);
+        self.send(s, kind, device, bytes).await
+    }
+
+    async fn send(
+        &self,
+        s: &Session,
+        kind: MessageType,
+        device: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> bool {
+        let topic = match device {
+            Some(d) => self.topics.device(kind, d),
+            None => self.topics.node(kind),
+        };
+        let len = bytes.len();
+        let ok = s.conn.publish(topic, kind.qos_level(), bytes).await;
+        if ok {
+            self.health.mqtt.count_message(kind.index(), len);
+        }
+        ok
+    }
+
+    /// NDEATH before a clean disconnect: the broker sends the Will only when
+    /// a connection is lost, not when it is closed.
+    pub(super) async fn publish_ndeath(&self, s: &Session) {
+        let bytes = payload::encode(now_ms(), None, vec![bd_seq_metric(s.bd_seq, now_ms())]);
+        self.send(s, MessageType::NDeath, None, bytes).await;
+    }
+
+    fn aliases(&self) -> Aliases {
+        let store = self.engine.store();
+        Aliases {
+            tags: store.len(),
+            devices: store.device_count(),
+        }
+    }
+
+    fn node_values(&self) -> Vec<MetricValue> {
+        let store = self.engine.store();
+        let (up, total) = crate::http::devices_up(store);
+        let count = |n: usize| MetricValue::IntValue(u32::try_from(n).unwrap_or(u32::MAX));
+        vec![
+            MetricValue::BooleanValue(false),
+            MetricValue::StringValue(env!("CARGO_PKG_VERSION").to_owned()),
+            count(total),
+            count(up),
+            count(store.len()),
+            MetricValue::BooleanValue(self.health.liveness().is_ok()),
+        ]
+    }
+
+    /// NBIRTH and every DBIRTH (a DDEATH after each device that is down).
+    pub(super) async fn birth(&mut self, s: &mut Session) -> Option<Ended> {
+        let now = now_ms();
+        if s.phase == Phase::Born {
+            // A rebirth: what changed since the last round is in the births.
+            self.changes.drain(&mut self.ids);
+            self.ids.clear();
+        } else {
+            // The first birth after an outage: the last changes of the
+            // outage go to the log with the rest of it.
+            self.record_round();
+        }
+        s.seq.reset();
+        let aliases = self.aliases();
+        let values = self.node_values();
+        let mut metrics = vec![bd_seq_metric(s.bd_seq, now)];
+        for (k, ((name, dt), v)) in NODE_METRICS.iter().zip(&values).enumerate() {
+            metrics.push(plain_metric(
+                name,
+                aliases.node(k),
+                *dt,
+                v.clone(),
+                Form::Birth,
+                now,
+            ));
+        }
+        s.node_values = Some(values);
+        if !self.publish(s, MessageType::NBirth, None, metrics).await {
+            return Some(lost("NBIRTH"));
+        }
+        let store = self.engine.store().clone();
+        for device in store.devices() {
+            if !store.device_meta(device).is_some_and(|m| m.polled) {
+                continue;
+            }
+            if !self.device_birth(s, device).await {
+                return Some(lost("DBIRTH"));
+            }
+            if is_down(&store, device) && !self.device_death(s, device).await {
+                return Some(lost("DDEATH"));
+            }
+        }
+        s.phase = Phase::Born;
+        self.health.mqtt.set_state(MqttState::Online);
+        None
+    }
+
+    async fn device_birth(&self, s: &mut Session, device: DeviceId) -> bool {
+        let store = self.engine.store().clone();
+        let (now, aliases) = (now_ms(), self.aliases());
+        let at = tokio::time::Instant::now();
+        let mut metrics: Vec<Metric> = store
+            .device_tags(device)
+            .filter_map(|id| {
+                let snap = store.snapshot_at(id, at)?;
+                Some(tag_metric(
+                    store.meta(id)?,
+                    id.index() as u64,
+                    &snap,
+                    Form::Birth,
+                    now,
+                ))
+            })
+            .collect();
+        let status = status_values(&store.device_status(device).unwrap_or_default());
+        for (k, ((name, dt), v)) in STATUS_METRICS.iter().zip(status.iter()).enumerate() {
+            let alias = aliases.status(device.index(), k);
+            metrics.push(plain_metric(name, alias, *dt, v.clone(), Form::Birth, now));
+        }
+        let name = store.device_name(device).to_owned();
+        if !self
+            .publish(s, MessageType::DBirth, Some(&name), metrics)
+            .await
+        {
+            return false;
+        }
+        if let Some(v) = s.devices.get_mut(device.index()) {
+            *v = DeviceView {
+                alive: true,
+                status: Some(status),
+            };
+        }
+        // Records held for it can go now.
+        s.replay_after = None;
+        true
+    }
+
+    async fn device_death(&self, s: &mut Session, device: DeviceId) -> bool {
+        let name = self.engine.store().device_name(device).to_owned();
+        if !self
+            .publish(s, MessageType::DDeath, Some(&name), Vec::new())
+            .await
+        {
+            return false;
+        }
+        if let Some(v) = s.devices.get_mut(device.index()) {
+            v.alive = false;
+        }
+        true
+    }
+
+    /// The tags changed since the last round, as (device, metrics) per
+    /// device in id order; `keep` says which devices want theirs.
+    fn changed_metrics(
+        &mut self,
+        form: Form,
+        keep: impl Fn(DeviceId) -> bool,
+    ) -> Vec<(DeviceId, Vec<Metric>)> {
+        let mut out = Vec::new();
+        if !self.changes.has_changes() {
+            return out;
+        }
+        let store = self.engine.store().clone();
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.clear();
+        self.changes.drain(&mut ids);
+        let (now, at) = (now_ms(), tokio::time::Instant::now());
+        // Ids come in order and a device's tags are contiguous: one run each.
+        for id in &ids {
+            let (Some(meta), Some(snap)) = (store.meta(*id), store.snapshot_at(*id, at)) else {
+                continue;
+            };
+            // A tag never polled says nothing worth keeping in history.
+            if form == Form::Historical && snap.quality == Quality::Bad(BadCause::Waiting) {
+                continue;
+            }
+            if !keep(meta.device) {
+                continue;
+            }
+            let metric = tag_metric(meta, id.index() as u64, &snap, form, now);
+            match out.last_mut() {
+                Some((d, metrics)) if *d == meta.device => metrics.push(metric),
+                _ => out.push((meta.device, vec![metric])),
+            }
+        }
+        self.ids = ids;
+        out
+    }
+
+    /// A round while born: live DDATA, then some of the backlog.
+    pub(super) async fn publish_round(&mut self, s: &mut Session) -> Option<Ended> {
+        let alive: Vec<bool> = s.devices.iter().map(|v| v.alive).collect();
+        let changed = self.changed_metrics(Form::Data, |d| {
+            alive.get(d.index()).copied().unwrap_or(false)
+        });
+        let store: std::sync::Arc<TagStore> = self.engine.store().clone();
+        for (device, metrics) in changed {
+            if !self
+                .publish(
+                    s,
+                    MessageType::DData,
+                    Some(store.device_name(device)),
+                    metrics,
+                )
+                .await
+            {
+                return Some(lost("DDATA"));
+            }
+        }
+        self.replay(s).await
+    }
+
+    /// Up to `REPLAY_PER_ROUND` records of the log, as historical DDATA.
+    async fn replay(&mut self, s: &mut Session) -> Option<Ended> {
+        if s.replay_after
+            .is_some_and(|t| tokio::time::Instant::now() < t)
+        {
+            return None;
+        }
+        let log = self.log.as_mut()?;
+        if !log.has_unread() {
+            return None;
+        }
+        let batch = match log.read_batch(REPLAY_PER_ROUND, now_ms()) {
+            Ok(b) => b,
+            Err(e) => {
+                self.log_result(Err(e));
+                return None;
+            }
+        };
+        let store = self.engine.store().clone();
+        let (mut replayed, mut held) = (0, 0);
+        let total = batch.len();
+        for (written_at, body) in batch {
+            let target = buffer::parse_entry(&body).and_then(|(name, bytes)| {
+                let device = store.devices().find(|d| store.device_name(*d) == name)?;
+                Some((device, name, Payload::decode(bytes).ok()?))
+            });
+            let Some((device, name, mut p)) = target else {
+                // A device gone from the config, or a damaged record.
+                self.lost += 1;
+                continue;
+            };
+            if !s.devices.get(device.index()).is_some_and(|v| v.alive) {
+                // No DDATA after a DDEATH: the record waits at the tail of
+                // the log for the device's next DBIRTH (its own order kept).
+                let requeued = self.log.as_mut().map(|l| l.append(written_at, &body));
+                if let Some(Err(e)) = requeued {
+                    self.lost += 1;
+                    self.log_result(Err(e));
+                }
+                held += 1;
+                continue;
+            }
+            p.seq = Some(s.seq.take());
+            if !self
+                .send(s, MessageType::DData, Some(name), p.encode_to_vec())
+                .await
+            {
+                return Some(lost("historical DDATA"));
+            }
+            replayed += 1;
+        }
+        if held > 0 && held == total {
+            // Only records of devices that are down: wait for one to return.
+            s.replay_after = Some(tokio::time::Instant::now() + REPLAY_HOLD);
+        }
+        self.health.mqtt.count_replayed(replayed);
+        if replayed > 0 && !self.log.as_ref().is_some_and(buffer::Log::has_unread) {
+            tracing::info!(
+                records = self.health.mqtt.replayed(),
+                "store-and-forward backlog replayed"
+            );
+        }
+        None
+    }
+
+    /// A round while not born: the changed tags go to the log.
+    pub(super) fn record_round(&mut self) {
+        let changed = self.changed_metrics(Form::Historical, |_| true);
+        if self.log.is_none() {
+            return;
+        }
+        let store = self.engine.store().clone();
+        let now = now_ms();
+        let mut result = Ok(());
+        for (device, metrics) in changed {
+            let payload = payload::encode(now, None, metrics);
+            let body = buffer::entry(store.device_name(device), &payload);
+            if let Some(log) = self.log.as_mut()
+                && let Err(e) = log.append(now, &body)
+            {
+                self.lost += 1;
+                result = Err(e);
+            }
+        }
+        if let Some(log) = self.log.as_mut()
+            && let Err(e) = log.write_pending()
+        {
+            result = Err(e);
+        }
+        self.log_result(result);
+    }
+
+    /// Device deaths and rebirths, changed `_Status` values, changed node metrics.
+    pub(super) async fn publish_status(&mut self, s: &mut Session) -> Option<Ended> {
+        let store = self.engine.store().clone();
+        let (now, aliases) = (now_ms(), self.aliases());
+        for device in store.devices() {
+            if !store.device_meta(device).is_some_and(|m| m.polled) {
+                continue;
+            }
+            let alive = s.devices.get(device.index()).is_some_and(|v| v.alive);
+            match (alive, is_down(&store, device)) {
+                (true, true) => {
+                    if !self.device_death(s, device).await {
+                        return Some(lost("DDEATH"));
+                    }
+                    continue;
+                }
+                (false, false) => {
+                    if !self.device_birth(s, device).await {
+                        return Some(lost("DBIRTH"));
+                    }
+                    continue;
+                }
+                (false, true) => continue,
+                (true, false) => {}
+            }
+            let current = status_values(&store.device_status(device).unwrap_or_default());
+            let previous = s.devices.get(device.index()).and_then(|v| v.status.clone());
+            let metrics: Vec<Metric> = current
+                .iter()
+                .enumerate()
+                .filter(|(k, v)| {
+                    previous
+                        .as_ref()
+                        .and_then(|p| p.get(*k))
+                        .is_none_or(|old| status_changed(*k, old, v))
+                })
+                .filter_map(|(k, v)| {
+                    let (name, dt) = STATUS_METRICS.get(k)?;
+                    let alias = aliases.status(device.index(), k);
+                    Some(plain_metric(name, alias, *dt, v.clone(), Form::Data, now))
+                })
+                .collect();
+            if metrics.is_empty() {
+                continue;
+            }
+            if !self
+                .publish(
+                    s,
+                    MessageType::DData,
+                    Some(store.device_name(device)),
+                    metrics,
+                )
+                .await
+            {
+                return Some(lost("DDATA"));
+            }
+            if let Some(v) = s.devices.get_mut(device.index()) {
+                v.status = Some(current);
+            }
+        }
+        let values = self.node_values();
+        let changed: Vec<Metric> = values
+            .iter()
+            .enumerate()
+            .filter(|(k, v)| s.node_values.as_ref().and_then(|p| p.get(*k)) != Some(*v))
+            .filter_map(|(k, v)| {
+                let (name, dt) = NODE_METRICS.get(k)?;
+                Some(plain_metric(
+                    name,
+                    aliases.node(k),
+                    *dt,
+                    v.clone(),
+                    Form::Data,
+                    now,
+                ))
+            })
+            .collect();
+        if !changed.is_empty() {
+            if !self.publish(s, MessageType::NData, None, changed).await {
+                return Some(lost("NDATA"));
+            }
+            s.node_values = Some(values);
+        }
+        None
+    }
+}
+
+/// A device that was polled and did not answer its last cycle.
+fn is_down(store: &TagStore, device: DeviceId) -> bool {
+    store
+        .device_status(device)
+        .is_some_and(|s| !s.connected && s.last_cycle.is_some())
+}
+
+/// Whether `_Status` metric `k` moved enough to publish.
+fn status_changed(k: usize, old: &MetricValue, new: &MetricValue) -> bool {
+    match (k, old, new) {
+        (POLL_DURATION, MetricValue::DoubleValue(a), MetricValue::DoubleValue(b)) => {
+            (a - b).abs() > (a.abs() * POLL_DURATION_DEADBAND).max(POLL_DURATION_FLOOR_MS)
+        }
+        _ => old != new,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poll_duration_is_republished_only_beyond_its_deadband() {
+        let d = |ms| MetricValue::DoubleValue(ms);
+        assert!(!status_changed(POLL_DURATION, &d(100.0), &d(105.0)));
+        assert!(status_changed(POLL_DURATION, &d(100.0), &d(120.0)));
+        assert!(
+            !status_changed(POLL_DURATION, &d(0.2), &d(0.9)),
+            "sub-ms jitter"
+        );
+        let c = MetricValue::BooleanValue;
+        assert!(status_changed(0, &c(true), &c(false)));
+        assert_eq!(STATUS_METRICS[POLL_DURATION].0, "_Status/PollDuration");
+    }
+}
