@@ -85,9 +85,6 @@ pub fn start(
     engine: Arc<Engine>,
     health: &Arc<Health>,
 ) -> Result<EdgeNode, MqttError> {
-    if config.broker.tls {
-        return Err(MqttError::TlsUnsupported(config.broker.to_string()));
-    }
     let password = match &config.password_file {
         None => None,
         Some(path) => Some(read_password(path)?),

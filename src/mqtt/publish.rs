@@ -89,6 +89,21 @@ impl Node {
         ok
     }
 
+    /// DDATA of one device; `Some` ends the session.
+    async fn device_data(
+        &self,
+        s: &mut Session,
+        device: DeviceId,
+        metrics: Vec<Metric>,
+    ) -> Option<Ended> {
+        let store = self.engine.store().clone();
+        let name = store.device_name(device);
+        let sent = self
+            .publish(s, MessageType::DData, Some(name), metrics)
+            .await;
+        (!sent).then(|| lost("DDATA"))
+    }
+
     /// NDEATH before a clean disconnect: the broker sends the Will only when
     /// a connection is lost, not when it is closed.
     pub(super) async fn publish_ndeath(&self, s: &Session) {
@@ -263,18 +278,9 @@ impl Node {
         let changed = self.changed_metrics(Form::Data, |d| {
             alive.get(d.index()).copied().unwrap_or(false)
         });
-        let store: std::sync::Arc<TagStore> = self.engine.store().clone();
         for (device, metrics) in changed {
-            if !self
-                .publish(
-                    s,
-                    MessageType::DData,
-                    Some(store.device_name(device)),
-                    metrics,
-                )
-                .await
-            {
-                return Some(lost("DDATA"));
+            if let Some(end) = self.device_data(s, device, metrics).await {
+                return Some(end);
             }
         }
         self.replay(s).await
@@ -417,16 +423,8 @@ impl Node {
             if metrics.is_empty() {
                 continue;
             }
-            if !self
-                .publish(
-                    s,
-                    MessageType::DData,
-                    Some(store.device_name(device)),
-                    metrics,
-                )
-                .await
-            {
-                return Some(lost("DDATA"));
+            if let Some(end) = self.device_data(s, device, metrics).await {
+                return Some(end);
             }
             if let Some(v) = s.devices.get_mut(device.index()) {
                 v.status = Some(current);

@@ -507,8 +507,7 @@ def main():
             "with writes = false a DCMD to a writable tag does not reach the device",
         )
         time.sleep(2)
-        live, _ = counter_values(host, 0, pc_alias)
-        last_live = live[-1][1]
+        last_live = counter_values(host, 0, pc_alias)[0][-1][1]
         mark = host.mark()
         host.state(False)
         ndeath = host.wait("NDEATH", None, mark)
@@ -526,8 +525,7 @@ def main():
         check_history(hist, last_live, at_birth, "host offline for 3 s")
 
         # --- store-and-forward across a broker outage ----------------------
-        live, _ = counter_values(host, 0, pc_alias)
-        last_live = live[-1][1]
+        last_live = counter_values(host, 0, pc_alias)[0][-1][1]
         broker.terminate()
         broker.wait()
         time.sleep(4)
@@ -540,8 +538,7 @@ def main():
         check_history(hist, last_live, at_birth, "broker down for 4 s")
 
         # --- store-and-forward across a kill -9 during an outage -----------
-        live, _ = counter_values(host, 0, pc_alias)
-        last_live = live[-1][1]
+        last_live = counter_values(host, 0, pc_alias)[0][-1][1]
         broker.terminate()
         broker.wait()
         time.sleep(3)
