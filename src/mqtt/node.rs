@@ -22,6 +22,7 @@ use super::command;
 use super::connection::{CONNECT_TIMEOUT, Connection, LinkEvent};
 use super::payload::{self, bd_seq_metric, decode_command, epoch_ms};
 use super::proto::payload::metric::Value as MetricValue;
+use super::publish::Recent;
 use super::sparkplug::{CommandTarget, HostState, MessageType, REBIRTH, Seq, Topics, state_topic};
 use crate::config::MqttConfig;
 use crate::engine::Engine;
@@ -87,6 +88,8 @@ pub(super) struct Session {
     pub(super) replay_mark: Option<Mark>,
     /// Replay pauses until then (only records of down devices were left).
     pub(super) replay_after: Option<Instant>,
+    /// The live DDATA of the last second, recorded if the connection dies.
+    pub(super) recent: Recent,
 }
 
 /// The edge node: settings, the engine it reads and writes, its counters.
@@ -170,8 +173,10 @@ impl Node {
                 }
             };
             let Some(end) = ended else { continue };
-            if let Some(s) = session.take() {
-                drop(s);
+            if let Some(s) = session.take()
+                && matches!(end, Ended::Lost(_))
+            {
+                self.record_unconfirmed(s.recent);
             }
             if let Some(log) = self.log.as_mut() {
                 // Replayed but not confirmed: sent again next session.
@@ -253,6 +258,7 @@ impl Node {
             host: None,
             replay_mark: None,
             replay_after: None,
+            recent: Recent::default(),
         }
     }
 

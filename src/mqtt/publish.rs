@@ -26,11 +26,42 @@ use super::proto::payload::Metric;
 use super::proto::payload::metric::Value as MetricValue;
 use super::sparkplug::{MessageType, REBIRTH, datatype};
 use crate::health::MqttState;
-use crate::tags::{BadCause, DeviceId, Quality, TagStore};
+use crate::tags::{BadCause, DeviceId, Quality, TagId, TagStore};
 
 /// Records replayed per round at most (10 rounds a second): the backlog
 /// drains at up to this rate while live data keeps its place in every round.
 const REPLAY_PER_ROUND: usize = 50;
+/// Live DDATA kept after it was handed to the connection, to be recorded
+/// if the connection turns out dead (`record_unconfirmed`): this long...
+const RECENT_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+/// ... and at most this many bytes of it.
+const RECENT_MAX_BYTES: usize = 8 * 1024 * 1024;
+
+/// The live DDATA of the last `RECENT_FOR`, newest last.
+#[derive(Debug, Default)]
+pub(super) struct Recent {
+    entries: std::collections::VecDeque<(u64, DeviceId, Vec<u8>)>,
+    since: std::collections::VecDeque<tokio::time::Instant>,
+    bytes: usize,
+}
+
+impl Recent {
+    fn push(&mut self, device: DeviceId, payload: &[u8]) {
+        let now = tokio::time::Instant::now();
+        while self.since.front().is_some_and(|t| now - *t > RECENT_FOR)
+            || self.bytes + payload.len() > RECENT_MAX_BYTES && !self.entries.is_empty()
+        {
+            self.since.pop_front();
+            if let Some((_, _, b)) = self.entries.pop_front() {
+                self.bytes -= b.len();
+            }
+        }
+        self.bytes += payload.len();
+        self.since.push_back(now);
+        self.entries.push_back((now_ms(), device, payload.to_vec()));
+    }
+}
+
 /// How long replay pauses when all it found were records of devices that
 /// are down (a DBIRTH resumes it at once).
 const REPLAY_HOLD: std::time::Duration = std::time::Duration::from_secs(5);
@@ -98,10 +129,55 @@ impl Node {
     ) -> Option<Ended> {
         let store = self.engine.store().clone();
         let name = store.device_name(device);
-        let sent = self
-            .publish(s, MessageType::DData, Some(name), metrics)
-            .await;
+        let bytes = payload::encode(now_ms(), Some(s.seq.take()), metrics);
+        s.recent.push(device, &bytes);
+        let sent = self.send(s, MessageType::DData, Some(name), bytes).await;
         (!sent).then(|| lost("DDATA"))
+    }
+
+    /// A connection was found dead: what it was given in its last moments
+    /// may never have left the machine (`QoS` 0 has no acknowledgement), so
+    /// the live DDATA of the last `Recent` window goes to the log as well,
+    /// to be replayed as history. A host may get such a value twice; it
+    /// does not miss it.
+    pub(super) fn record_unconfirmed(&mut self, recent: Recent) {
+        if self.log.is_none() {
+            return;
+        }
+        let store = self.engine.store().clone();
+        let mut result = Ok(());
+        for (written_at, device, bytes) in recent.entries {
+            let Ok(mut p) = Payload::decode(bytes.as_slice()) else {
+                continue;
+            };
+            p.seq = None;
+            // From aliases back to names: the log outlives this config.
+            p.metrics.retain_mut(|m| {
+                let Some(meta) = m
+                    .alias
+                    .and_then(|a| usize::try_from(a).ok())
+                    .and_then(|a| store.meta(TagId::new(a)))
+                else {
+                    return false;
+                };
+                m.name = Some(meta.name.to_string());
+                m.alias = None;
+                m.datatype = Some(payload::datatype_of(meta.data_type));
+                m.is_historical = Some(true);
+                true
+            });
+            if p.metrics.is_empty() {
+                continue;
+            }
+            let body = buffer::entry(store.device_name(device), &p.encode_to_vec());
+            if let Some(log) = self.log.as_mut()
+                && let Err(e) = log.append(written_at, &body)
+            {
+                self.lost += 1;
+                result = Err(e);
+            }
+        }
+        self.log_result(result);
     }
 
     /// NDEATH before a clean disconnect: the broker sends the Will only when
@@ -138,8 +214,7 @@ impl Node {
         let now = now_ms();
         if s.phase == Phase::Born {
             // A rebirth: what changed since the last round is in the births.
-            self.changes.drain(&mut self.ids);
-            self.ids.clear();
+            self.drain_changes();
         } else {
             // The first birth after an outage: the last changes of the
             // outage go to the log with the rest of it.
@@ -234,54 +309,65 @@ impl Node {
         true
     }
 
-    /// The tags changed since the last round, as (device, metrics) per
-    /// device in id order; `keep` says which devices want theirs.
-    fn changed_metrics(
-        &mut self,
-        form: Form,
-        keep: impl Fn(DeviceId) -> bool,
-    ) -> Vec<(DeviceId, Vec<Metric>)> {
-        let mut out = Vec::new();
+    /// Drain the tags changed since the last round into `self.ids`, in id
+    /// order, and return them as one run per device (a device's tags are
+    /// contiguous), so that each device's message is built, sent and freed
+    /// before the next: a round of 100k changes never holds them all as
+    /// metrics at once.
+    fn drain_changes(&mut self) -> Vec<(DeviceId, std::ops::Range<usize>)> {
+        self.ids.clear();
         if !self.changes.has_changes() {
-            return out;
+            return Vec::new();
         }
-        let store = self.engine.store().clone();
-        let mut ids = std::mem::take(&mut self.ids);
-        ids.clear();
-        self.changes.drain(&mut ids);
-        let (now, at) = (now_ms(), tokio::time::Instant::now());
-        // Ids come in order and a device's tags are contiguous: one run each.
-        for id in &ids {
-            let (Some(meta), Some(snap)) = (store.meta(*id), store.snapshot_at(*id, at)) else {
+        self.changes.drain(&mut self.ids);
+        let store = self.engine.store();
+        let mut runs: Vec<(DeviceId, std::ops::Range<usize>)> = Vec::new();
+        for (i, id) in self.ids.iter().enumerate() {
+            let Some(device) = store.meta(*id).map(|m| m.device) else {
                 continue;
             };
-            // A tag never polled says nothing worth keeping in history.
-            if form == Form::Historical && snap.quality == Quality::Bad(BadCause::Waiting) {
-                continue;
-            }
-            if !keep(meta.device) {
-                continue;
-            }
-            let metric = tag_metric(meta, id.index() as u64, &snap, form, now);
-            match out.last_mut() {
-                Some((d, metrics)) if *d == meta.device => metrics.push(metric),
-                _ => out.push((meta.device, vec![metric])),
+            match runs.last_mut() {
+                Some((d, r)) if *d == device => r.end = i + 1,
+                _ => runs.push((device, i..i + 1)),
             }
         }
-        self.ids = ids;
-        out
+        runs
+    }
+
+    /// The metrics of the changed tags `ids`, in `form`.
+    fn metrics_of(&self, ids: &[TagId], form: Form) -> Vec<Metric> {
+        let store = self.engine.store();
+        let (now, at) = (now_ms(), tokio::time::Instant::now());
+        ids.iter()
+            .filter_map(|id| {
+                let (meta, snap) = (store.meta(*id)?, store.snapshot_at(*id, at)?);
+                // A tag never polled says nothing worth keeping in history.
+                let unpolled = snap.quality == Quality::Bad(BadCause::Waiting);
+                (form != Form::Historical || !unpolled)
+                    .then(|| tag_metric(meta, id.index() as u64, &snap, form, now))
+            })
+            .collect()
     }
 
     /// A round while born: live DDATA, then some of the backlog.
     pub(super) async fn publish_round(&mut self, s: &mut Session) -> Option<Ended> {
-        let alive: Vec<bool> = s.devices.iter().map(|v| v.alive).collect();
-        let changed = self.changed_metrics(Form::Data, |d| {
-            alive.get(d.index()).copied().unwrap_or(false)
-        });
-        for (device, metrics) in changed {
-            if let Some(end) = self.device_data(s, device, metrics).await {
-                return Some(end);
+        let runs = self.drain_changes();
+        let ids = std::mem::take(&mut self.ids);
+        let mut ended = None;
+        for (device, range) in runs {
+            // A device that is down gets no DDATA until its next DBIRTH.
+            if !s.devices.get(device.index()).is_some_and(|v| v.alive) {
+                continue;
             }
+            let metrics = self.metrics_of(ids.get(range).unwrap_or_default(), Form::Data);
+            if let Some(end) = self.device_data(s, device, metrics).await {
+                ended = Some(end);
+                break;
+            }
+        }
+        self.ids = ids;
+        if ended.is_some() {
+            return ended;
         }
         self.replay(s).await
     }
@@ -353,14 +439,19 @@ impl Node {
 
     /// A round while not born: the changed tags go to the log.
     pub(super) fn record_round(&mut self) {
-        let changed = self.changed_metrics(Form::Historical, |_| true);
-        if self.log.is_none() {
+        let runs = self.drain_changes();
+        if self.log.is_none() || runs.is_empty() {
             return;
         }
+        let ids = std::mem::take(&mut self.ids);
         let store = self.engine.store().clone();
         let now = now_ms();
         let mut result = Ok(());
-        for (device, metrics) in changed {
+        for (device, range) in runs {
+            let metrics = self.metrics_of(ids.get(range).unwrap_or_default(), Form::Historical);
+            if metrics.is_empty() {
+                continue;
+            }
             let payload = payload::encode(now, None, metrics);
             let body = buffer::entry(store.device_name(device), &payload);
             if let Some(log) = self.log.as_mut()
@@ -370,6 +461,7 @@ impl Node {
                 result = Err(e);
             }
         }
+        self.ids = ids;
         if let Some(log) = self.log.as_mut()
             && let Err(e) = log.write_pending()
         {

@@ -218,7 +218,12 @@ def check_history(hist, last_live, birth_value, what):
     stamps = [t for (t, _) in hist]
     check(len(values) >= 2, f"{what}: {len(values)} historical values replayed")
     check(stamps == sorted(stamps), f"{what}: replayed in the order they were recorded")
-    check(values[0] == last_live + 1, f"{what}: history starts right after the last live value ({last_live} -> {values[0]})")
+    # What was sent in the second before the connection was found dead is
+    # recorded again (QoS 0 cannot tell whether it left): it may repeat.
+    check(
+        last_live - 2 <= values[0] <= last_live + 1,
+        f"{what}: history starts no later than right after the last live value ({last_live} -> {values[0]})",
+    )
     check(all(b == a + 1 for a, b in zip(values, values[1:])), f"{what}: no value missing in between ({values[0]}..{values[-1]})")
     check(0 <= birth_value - values[-1] <= 1, f"{what}: history ends where the births take over ({values[-1]}, birth {birth_value})")
 
@@ -554,7 +559,10 @@ def main():
         before_kill = [(t, v) for (t, v) in hist if t < killed_at]
         check(len(before_kill) >= 2, f"kill -9: {len(before_kill)} values recorded before the kill were replayed")
         values = [v for (_, v) in before_kill]
-        check(values[0] == last_live + 1, f"kill -9: history starts right after the last live value ({last_live} -> {values[0]})")
+        check(
+            last_live - 2 <= values[0] <= last_live + 1,
+            f"kill -9: history starts no later than right after the last live value ({last_live} -> {values[0]})",
+        )
         check(all(b == a + 1 for a, b in zip(values, values[1:])), "kill -9: nothing recorded before the kill is lost")
         after = [t for (t, _) in hist if t >= killed_at]
         check(after, "kill -9: the restarted gateway recorded the rest of the outage too")
