@@ -8,7 +8,8 @@
 //! - `command`: which DCMD metrics become writes, and the writes.
 //! - `connection`: one MQTT connection and its NDEATH Will.
 //! - `node`: the loop: connect, subscribe, the primary host, reconnect.
-//! - `publish`: births, data, deaths, rebirth; recording and replaying.
+//! - `publish`: births, data, deaths, rebirth.
+//! - `history`: recording to the store-and-forward log, and replaying it.
 //! - `buffer`: the store-and-forward log on disk.
 //! - `bd_seq`: bdSeq kept across restarts.
 //!
@@ -20,6 +21,7 @@ mod bd_seq;
 mod buffer;
 mod command;
 mod connection;
+mod history;
 mod node;
 pub mod payload;
 #[allow(
