@@ -233,3 +233,27 @@ fn a_disabled_mqtt_section_is_no_edge_node() {
     let config = accept("[mqtt]\nenabled = false\nurl = \"mqtt://127.0.0.1\"\ngroup_id = \"g\"\n");
     assert!(config.mqtt.is_none());
 }
+
+#[test]
+fn mqtts_takes_a_ca_and_a_client_certificate_resolved_against_the_config_folder() {
+    let dir = std::env::temp_dir().join(format!("eg-mqtts-rel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("gateway.toml");
+    std::fs::write(
+        &file,
+        "[mqtt]\nurl = \"mqtts://broker.plant\"\ngroup_id = \"plant1\"\nusername = \"gw\"\npassword_file = \"/etc/edge-gateway/mqtt.password\"\nca_file = \"pki/broker-ca.pem\"\ncert_file = \"pki/gw.pem\"\nkey_file = \"pki/gw.key\"\n\n[[device]]\nname = \"plc\"\nprotocol = \"tcp\"\nhost = \"10.0.0.1:502\"\n[[device.tag]]\nname = \"level\"\naddress = \"40001\"\ntype = \"u16\"\n",
+    )
+    .unwrap();
+    let config = Config::load(&file).unwrap();
+    // TLS: the password to another machine is no clear-text warning.
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let m = config.mqtt.unwrap();
+    assert_eq!(m.broker.to_string(), "mqtts://broker.plant:8883");
+    let tls = m.tls.unwrap();
+    assert_eq!(tls.ca_file, Some(dir.join("pki/broker-ca.pem")));
+    assert_eq!(
+        tls.client,
+        Some((dir.join("pki/gw.pem"), dir.join("pki/gw.key")))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -7,9 +7,12 @@
 //! when a client connects, and bdSeq changes with every connect (§5.2), so
 //! rumqttc's own reconnect (which would repeat the old Will) is never used.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use rumqttc::{
+    AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -55,6 +58,7 @@ impl Connection {
     pub(super) fn open(
         config: &MqttConfig,
         password: Option<&str>,
+        tls: Option<&Arc<rustls::ClientConfig>>,
         will_topic: &str,
         will: Vec<u8>,
     ) -> Connection {
@@ -69,6 +73,11 @@ impl Connection {
             .set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET)
             .set_request_channel_capacity(REQUEST_QUEUE)
             .set_last_will(LastWill::new(will_topic, will, QoS::AtLeastOnce, false));
+        if let Some(tls) = tls {
+            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+                tls.clone(),
+            )));
+        }
         if let Some(user) = &config.username {
             options.set_credentials(user.clone(), password.unwrap_or_default().to_owned());
         }

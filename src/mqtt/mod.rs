@@ -7,6 +7,7 @@
 //! - `payload`: tag model ⇄ payloads, pure.
 //! - `command`: which DCMD metrics become writes, and the writes.
 //! - `connection`: one MQTT connection and its NDEATH Will.
+//! - `tls`: the roots and client certificate of an `mqtts://` broker.
 //! - `node`: the loop: connect, subscribe, the primary host, reconnect.
 //! - `publish`: births, data, deaths, rebirth.
 //! - `history`: recording to the store-and-forward log, and replaying it.
@@ -33,6 +34,7 @@ pub mod payload;
 pub mod proto;
 mod publish;
 pub mod sparkplug;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,16 +59,15 @@ pub enum MqttError {
     },
     #[error("mqtt: password_file {path} is empty")]
     EmptyPassword { path: String },
-    #[error(
-        "mqtt: {0} is not supported by this build yet; use mqtt:// (TLS comes with the next release)"
-    )]
-    TlsUnsupported(String),
+    // The cause follows in the error chain (`{:#}`), so it is not repeated here.
+    #[error("mqtt: TLS settings")]
+    Tls(#[from] tls::TlsError),
     #[error("mqtt: cannot create buffer_dir {path}: {source}")]
     BufferDir {
         path: String,
         source: std::io::Error,
     },
-    #[error("mqtt: {0}")]
+    #[error("mqtt: cannot follow the tag store's changes")]
     Changes(#[from] TooManyConsumers),
 }
 
@@ -91,6 +92,7 @@ pub fn start(
         None => None,
         Some(path) => Some(read_password(path)?),
     };
+    let tls = config.tls.as_ref().map(tls::client_config).transpose()?;
     let dir = &config.buffer.dir;
     std::fs::create_dir_all(dir).map_err(|source| MqttError::BufferDir {
         path: dir.display().to_string(),
@@ -105,6 +107,7 @@ pub fn start(
         topics: sparkplug::Topics::new(&config.group_id, &config.edge_node_id),
         config: config.clone(),
         password,
+        tls,
         engine,
         health: health.clone(),
         changes,

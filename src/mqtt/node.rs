@@ -96,6 +96,8 @@ pub(super) struct Session {
 pub(super) struct Node {
     pub(super) config: MqttConfig,
     pub(super) password: Option<String>,
+    /// Set for `mqtts://`: shared by every connection.
+    pub(super) tls: Option<Arc<rustls::ClientConfig>>,
     pub(super) engine: Arc<Engine>,
     pub(super) health: Arc<Health>,
     pub(super) changes: ChangeCursor,
@@ -244,6 +246,7 @@ impl Node {
         let conn = Connection::open(
             &self.config,
             self.password.as_deref(),
+            self.tls.as_ref(),
             &self.topics.node(MessageType::NDeath),
             will,
         );

@@ -21,7 +21,10 @@ script starts and stops), and checks from the host side what the Sparkplug
   - store-and-forward while the host is offline, across a broker outage and
     across a kill -9 of the gateway during one: after the births, the
     outage's values replayed as historical DDATA, in order, none missing;
-    a down device's history held until its DBIRTH; nothing dropped.
+    a down device's history held until its DBIRTH; nothing dropped;
+  - mqtts:// to Mosquitto's TLS listener with a client certificate (a test
+    CA made here by openssl); a broker certificate from another CA refused
+    and reported; a key that is not the certificate's refused at start.
 
 Payloads are decoded with Google's protobuf runtime from sparkplug_b.proto
 (compiled here by protoc), not by the gateway's own code.
@@ -261,7 +264,7 @@ class Gateway:
             self.proc.wait(timeout=20)
 
 
-def write_config(shipped, work, ports, mqtt_extra):
+def write_config(shipped, work, ports, mqtt_extra, url=None, buffer="buffer"):
     text = open(shipped).read()
     # Drop the shipped [mqtt] section; the test writes its own.
     text = re.sub(r"(?ms)^\[mqtt\]\n.*?(?=^\[|^# -{10})", "", text)
@@ -273,9 +276,9 @@ def write_config(shipped, work, ports, mqtt_extra):
     )
     text += f"""
 [mqtt]
-url = "mqtt://127.0.0.1:{ports['mqtt']}"
+url = "{url or f"mqtt://127.0.0.1:{ports['mqtt']}"}"
 group_id = "{GROUP}"
-buffer_dir = "{work}/buffer"
+buffer_dir = "{work}/{buffer}"
 keep_alive = "5s"
 {mqtt_extra}
 
@@ -317,13 +320,98 @@ period = "5s"
     return path
 
 
+def make_pki(work):
+    """A test CA with a broker (IP 127.0.0.1) and a client certificate, and
+    a second CA that signed nothing of this broker's."""
+    d = os.path.join(work, "tls")
+    os.makedirs(d)
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    for ca in ("ca", "other-ca"):
+        openssl("req", "-x509", *ec, "-keyout", f"{ca}.key", "-out", f"{ca}.pem", "-days", "2", "-subj", f"/CN=edge-gateway test {ca}")
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth"), ("client", "extendedKeyUsage=clientAuth")):
+        open(os.path.join(d, f"{name}.ext"), "w").write(ext + "\n")
+        openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN=edge-gateway test {name}")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    # Mosquitto started as root reads them as its own user.
+    os.chmod(work, 0o755)
+    os.chmod(d, 0o755)
+    for f in os.listdir(d):
+        os.chmod(os.path.join(d, f), 0o644)
+    return d
+
+
+def mosquitto_conf(work, ports, pki):
+    conf = os.path.join(work, "mosquitto.conf")
+    open(conf, "w").write(
+        f"""allow_anonymous true
+persistence false
+listener {ports['mqtt']} 127.0.0.1
+listener {ports['mqtts']} 127.0.0.1
+cafile {pki}/ca.pem
+certfile {pki}/server.pem
+keyfile {pki}/server.key
+require_certificate true
+"""
+    )
+    return conf
+
+
+def check_tls(binary, shipped, work, ports, pki, host):
+    """mqtts:// with a client certificate; a broker the CA does not vouch
+    for; a key that is not the certificate's."""
+    url = f"mqtts://127.0.0.1:{ports['mqtts']}"
+
+    def tls_config(ca, key, name):
+        extra = f'ca_file = "{pki}/{ca}.pem"\ncert_file = "{pki}/client.pem"\nkey_file = "{pki}/{key}.key"'
+        return write_config(shipped, work, ports, extra, url=url, buffer=f"buffer-{name}")
+
+    mark = host.mark()
+    gw = Gateway(binary, tls_config("ca", "client", "tls"), os.path.join(work, "gateway-tls.log"))
+    gw.start()
+    try:
+        nb = host.wait("NBIRTH", None, mark, timeout=20)
+        check(any(m.name == "bdSeq" for m in nb.metrics), "mqtts:// with a client certificate: NBIRTH reaches the host")
+        host.wait("DBIRTH", "plc1", mark)
+        check(http_json(ports["http"], "/healthz")["mqtt"]["state"] == "online", "mqtts://: the node is online")
+    finally:
+        gw.stop()
+
+    gw = Gateway(binary, tls_config("other-ca", "client", "untrusted"), os.path.join(work, "gateway-untrusted.log"))
+    mark = host.mark()
+    gw.start()
+    try:
+        err = wait_until(
+            lambda: (try_json(ports["http"], "/healthz").get("mqtt") or {}).get("last_error"),
+            20,
+            "a TLS error in /healthz",
+        )
+        check("certificate" in err.lower(), f"a broker certificate from another CA is refused and reported ({err})")
+        check(not host.find("NBIRTH", None, mark), "nothing is published to a broker that is not trusted")
+        check(gw.proc.poll() is None, "an untrusted broker does not stop the gateway")
+    finally:
+        gw.stop()
+
+    out = subprocess.run(
+        [binary, "run", "-c", tls_config("ca", "server", "mismatch")], capture_output=True, text=True, timeout=20
+    )
+    check(
+        out.returncode != 0 and "cert_file and key_file" in out.stderr,
+        f"a key that is not the certificate's stops the start, named ({out.stderr.strip().splitlines()[-1:]})",
+    )
+
+
 def main():
     binary, shipped = sys.argv[1], sys.argv[2]
     work = tempfile.mkdtemp(prefix="sparkplug-host-")
     pb = compile_proto(work)
-    ports = {k: free_port() for k in ("mqtt", "http", "sim", "opcua", "sim2")}
-    conf = os.path.join(work, "mosquitto.conf")
-    open(conf, "w").write(f"listener {ports['mqtt']} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    ports = {k: free_port() for k in ("mqtt", "mqtts", "http", "sim", "opcua", "sim2")}
+    pki = make_pki(work)
+    conf = mosquitto_conf(work, ports, pki)
     broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sim2 = None
     gw = None
@@ -603,6 +691,7 @@ def main():
             "replayed records are counted",
         )
         gw.stop()
+        check_tls(binary, shipped, work, ports, pki, host)
         host.client.publish(f"{NS}/STATE/scada", b"", qos=1, retain=True).wait_for_publish()
         host.close()
         print(f"sparkplug host: {checks} checks passed")

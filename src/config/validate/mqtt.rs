@@ -48,14 +48,6 @@ impl Builder<'_> {
         let broker = match m.url.as_ref() {
             None => None,
             Some(u) => match Broker::parse(u.get_ref()) {
-                Ok(b) if b.tls => {
-                    // Refused here, where `check` shows it, rather than at start.
-                    self.d.error(
-                        &u.span(),
-                        format!("{p}url: mqtts:// (TLS) is not supported by this build yet; use mqtt:// on a trusted network or through a local TLS bridge"),
-                    );
-                    Some(b)
-                }
                 Ok(b) => Some(b),
                 Err(e) => {
                     self.d.error(&u.span(), format!("{p}url: {e}"));
