@@ -39,8 +39,8 @@ mod tls;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::task::AbortHandle;
 
 pub use command::{DCMD_WRITE_TIME, MAX_PENDING_WRITES};
 
@@ -75,7 +75,9 @@ pub enum MqttError {
 #[derive(Debug)]
 pub struct EdgeNode {
     stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+    /// Fires when the loop has published NDEATH and disconnected after `stop`.
+    finished: Option<oneshot::Receiver<()>>,
+    task: AbortHandle,
 }
 
 /// How long `EdgeNode::stop` waits for NDEATH and DISCONNECT to go out.
@@ -120,10 +122,22 @@ pub fn start(
         ids: Vec::new(),
     };
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(node.run(stopped));
+    let (done, finished) = oneshot::channel();
+    let asked = stopped.clone();
+    let task = tokio::spawn(async move {
+        node.run(stopped).await;
+        if !*asked.borrow() {
+            // Ended by itself: the health watch reports it.
+            return;
+        }
+        let _ = done.send(());
+        // Aborted by `stop`: any other end counts as a failed service.
+        std::future::pending::<()>().await;
+    });
     Ok(EdgeNode {
         stop,
-        task: Some(task),
+        finished: Some(finished),
+        task: health.watch("MQTT edge node", task),
     })
 }
 
@@ -146,19 +160,15 @@ impl EdgeNode {
     /// Publish NDEATH, disconnect cleanly and stop (within a few seconds).
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(STOP_TIME, task).await.is_err() {
-                abort.abort();
-            }
+        if let Some(finished) = self.finished.take() {
+            let _ = tokio::time::timeout(STOP_TIME, finished).await;
         }
+        self.task.abort();
     }
 }
 
 impl Drop for EdgeNode {
     fn drop(&mut self) {
-        if let Some(t) = &self.task {
-            t.abort();
-        }
+        self.task.abort();
     }
 }
