@@ -91,6 +91,25 @@ struct SubscriptionCacheInner {
     monitored_items: HashMap<MonitoredItemKey, HashMap<MonitoredItemHandle, MonitoredItemEntry>>,
 }
 
+impl SubscriptionCacheInner {
+    /// (edge-gateway patch.) Drop deleted monitored items from the node
+    /// lookup, and a node's entry once nothing monitors it.
+    fn forget_monitored_items(&mut self, items: &[MonitoredItemRef]) {
+        for rf in items {
+            let key = MonitoredItemKeyRef {
+                id: rf.node_id().into(),
+                attribute_id: rf.attribute(),
+            };
+            if let Some(it) = self.monitored_items.get_mut(&key) {
+                it.remove(&rf.handle());
+                if it.is_empty() {
+                    self.monitored_items.remove(&key);
+                }
+            }
+        }
+    }
+}
+
 /// Structure storing all subscriptions and monitored items on the server.
 /// Used to notify users of changes.
 ///
@@ -133,25 +152,40 @@ impl SubscriptionCache {
         // be more efficient, and would be more responsive.
         let mut to_delete = Vec::new();
         let mut items_to_delete = Vec::new();
+        let mut removed_subscriptions = Vec::new();
         {
             let now = Utc::now();
             let now_instant = Instant::now();
             let lck = trace_read_lock!(self.inner);
             for (session_id, sub) in lck.session_subscriptions.iter() {
                 let mut sub_lck = sub.lock();
-                items_to_delete.push((
-                    sub_lck.session().clone(),
-                    sub_lck.tick(&now, now_instant, TickReason::TickTimerFired),
-                ));
+                sub_lck.tick(&now, now_instant, TickReason::TickTimerFired);
+                // (edge-gateway patch.) What expired in any tick since the last
+                // one, including ticks on Publish requests.
+                let (items, removed) = sub_lck.take_expired();
+                if !items.is_empty() {
+                    items_to_delete.push((sub_lck.session().clone(), items));
+                }
+                removed_subscriptions.extend(removed);
                 if sub_lck.is_ready_to_delete() {
                     to_delete.push(*session_id);
                 }
             }
         }
-        if !to_delete.is_empty() {
+        if !to_delete.is_empty() || !removed_subscriptions.is_empty() || !items_to_delete.is_empty()
+        {
             let mut lck = trace_write_lock!(self.inner);
             for id in to_delete {
                 lck.session_subscriptions.remove(&id);
+            }
+            // (edge-gateway patch.) Expired subscriptions leave both lookups:
+            // before, their entries stayed for the life of the server, and
+            // every change of a node was cloned for each stale entry.
+            for id in &removed_subscriptions {
+                lck.subscription_to_session.remove(id);
+            }
+            for (_, items) in &items_to_delete {
+                lck.forget_monitored_items(items);
             }
             context
                 .info
@@ -550,13 +584,7 @@ impl SubscriptionCache {
         if let Ok(res) = &result {
             for (status, rf) in res {
                 if status.is_good() {
-                    let key = MonitoredItemKeyRef {
-                        id: rf.node_id().into(),
-                        attribute_id: rf.attribute(),
-                    };
-                    if let Some(it) = lck.monitored_items.get_mut(&key) {
-                        it.remove(&rf.handle());
-                    }
+                    lck.forget_monitored_items(std::slice::from_ref(rf));
                 }
             }
         }
@@ -583,21 +611,12 @@ impl SubscriptionCache {
             .set_current_subscription_count(lck.subscription_to_session.len() as u32);
         let result = cache_lck.delete_subscriptions(ids);
 
+        // (edge-gateway patch.) Every attribute's entries go, not only
+        // EventNotifier's: value items of deleted subscriptions stayed in the
+        // lookup for the life of the server.
         for (status, item_res) in &result {
-            if !status.is_good() {
-                continue;
-            }
-
-            for rf in item_res {
-                if rf.attribute() == AttributeId::EventNotifier {
-                    let key = MonitoredItemKeyRef {
-                        id: rf.node_id().into(),
-                        attribute_id: rf.attribute(),
-                    };
-                    if let Some(it) = lck.monitored_items.get_mut(&key) {
-                        it.remove(&rf.handle());
-                    }
-                }
+            if status.is_good() {
+                lck.forget_monitored_items(item_res);
             }
         }
 

@@ -46,6 +46,12 @@ pub struct SessionSubscriptions {
     session: Arc<RwLock<Session>>,
     /// Static reference to the type-tree for the user owning this.
     type_tree_for_user: Arc<dyn TypeTreeForUserStatic>,
+    /// (edge-gateway patch.) Monitored items of expired subscriptions and the
+    /// ids of subscriptions removed by a tick, for the cache to clean its
+    /// lookups and tell the node managers (`take_expired`). A tick on a
+    /// Publish request used to drop them.
+    expired_items: Vec<MonitoredItemRef>,
+    removed_subscriptions: Vec<u32>,
 }
 
 impl SessionSubscriptions {
@@ -63,7 +69,17 @@ impl SessionSubscriptions {
             limits,
             session,
             type_tree_for_user,
+            expired_items: Vec::new(),
+            removed_subscriptions: Vec::new(),
         }
+    }
+
+    /// (edge-gateway patch.) What ticks expired or removed since the last call.
+    pub(super) fn take_expired(&mut self) -> (Vec<MonitoredItemRef>, Vec<u32>) {
+        (
+            std::mem::take(&mut self.expired_items),
+            std::mem::take(&mut self.removed_subscriptions),
+        )
     }
 
     fn max_publish_requests(&self) -> usize {
@@ -561,7 +577,7 @@ impl SessionSubscriptions {
     ) {
         if self.publish_request_queue.len() >= self.max_publish_requests() {
             // Tick to trigger publish, maybe remove a request to make space for new one
-            let _ = self.tick(now, now_instant, TickReason::ReceivePublishRequest);
+            self.tick(now, now_instant, TickReason::ReceivePublishRequest);
         }
 
         if self.publish_request_queue.len() >= self.max_publish_requests() {
@@ -588,8 +604,7 @@ impl SessionSubscriptions {
         now: &DateTimeUtc,
         now_instant: Instant,
         tick_reason: TickReason,
-    ) -> Vec<MonitoredItemRef> {
-        let mut to_delete = Vec::new();
+    ) {
         if self.subscriptions.is_empty() {
             for pb in self.publish_request_queue.drain(..) {
                 let _ = pb.response.send(
@@ -597,7 +612,7 @@ impl SessionSubscriptions {
                         .into(),
                 );
             }
-            return to_delete;
+            return;
         }
 
         self.remove_expired_publish_requests(now_instant);
@@ -640,7 +655,7 @@ impl SessionSubscriptions {
             // If the subscription expired, make sure to collect any deleted monitored items.
 
             if matches!(res, TickResult::Expired) {
-                to_delete.extend(subscription.drain().map(|item| {
+                self.expired_items.extend(subscription.drain().map(|item| {
                     MonitoredItemRef::new(
                         MonitoredItemHandle {
                             subscription_id: sub_id,
@@ -652,8 +667,13 @@ impl SessionSubscriptions {
                 }))
             }
 
-            if subscription.ready_to_remove() {
+            // (edge-gateway patch.) A closed subscription of a closed session
+            // can never deliver its last status change: without this it stayed
+            // forever, with its retransmission queue and the session.
+            let orphaned = subscription.is_closed() && self.session.read().is_closed();
+            if subscription.ready_to_remove() || orphaned {
                 self.subscriptions.remove(&sub_id);
+                self.removed_subscriptions.push(sub_id);
                 self.retransmission_queue
                     .retain(|f| f.subscription_id != sub_id);
             }
@@ -695,8 +715,6 @@ impl SessionSubscriptions {
                 .into(),
             );
         }
-
-        to_delete
     }
 
     fn find_notification_message(

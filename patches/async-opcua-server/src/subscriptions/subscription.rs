@@ -200,8 +200,10 @@ impl Subscription {
         self.monitored_items.values()
     }
 
-    pub(super) fn drain(&mut self) -> impl Iterator<Item = (u32, MonitoredItem)> + '_ {
-        self.monitored_items.drain()
+    pub(super) fn drain(&mut self) -> impl Iterator<Item = (u32, MonitoredItem)> + use<> {
+        // (edge-gateway patch.) Taken rather than drained, so the table's
+        // allocation goes too: a subscription can outlive its items.
+        std::mem::take(&mut self.monitored_items).into_iter()
     }
 
     /// Set `resend_data`. The next publish request will send values for all
@@ -521,7 +523,9 @@ impl Subscription {
             UpdateStateAction::SubscriptionCreated => TickResult::None,
             UpdateStateAction::SubscriptionExpired => {
                 debug!("Subscription status change to closed / timeout");
-                self.monitored_items.clear();
+                // (edge-gateway patch.) The items stay for the caller's `drain`,
+                // which hands them to the node managers; cleared here, they were
+                // never deleted there nor from the cache's node lookup.
                 let notification = NotificationMessage::status_change(
                     self.sequence_number.next(),
                     DateTime::from(*now),
@@ -549,6 +553,11 @@ impl Subscription {
 
     pub(super) fn more_notifications(&self) -> bool {
         !self.notifications.is_empty()
+    }
+
+    /// Whether the subscription has expired or was closed.
+    pub(super) fn is_closed(&self) -> bool {
+        self.state == SubscriptionState::Closed
     }
 
     pub(super) fn ready_to_remove(&self) -> bool {
