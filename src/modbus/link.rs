@@ -457,8 +457,9 @@ fn open_serial(port: &str, s: SerialSettings) -> tokio_serial::Result<SerialStre
 }
 
 /// Check that a response has exactly the shape the request asked for, so that a
-/// stray reply to another request is refused instead of decoded.
-fn check_shape(request: &Request<'static>, response: Response) -> Result<Response, String> {
+/// stray reply to another request is refused instead of decoded (public for
+/// the fuzz targets).
+pub fn check_shape(request: &Request<'static>, response: Response) -> Result<Response, String> {
     use Request as Q;
     use Response as R;
     let fits = match (request, &response) {

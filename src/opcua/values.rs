@@ -48,7 +48,7 @@ pub fn variant(v: &Value) -> Variant {
 }
 
 /// A written Variant as a tag value; the codec range-checks it for the tag.
-pub(super) fn value_of(v: &Variant) -> Option<Value> {
+pub fn value_of(v: &Variant) -> Option<Value> {
     Some(match v {
         Variant::Boolean(b) => Value::Bool(*b),
         Variant::SByte(x) => Value::I16(i16::from(*x)),
