@@ -18,64 +18,18 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::counting::{live_allocations, live_bytes, signed};
 use common::{config, start_sim, wait_until};
-use opcua::client::{ClientBuilder, DataChangeCallback, IdentityToken};
-use opcua::types::{
-    EndpointDescription, MessageSecurityMode, MonitoredItemCreateRequest, NodeId, StatusCode,
-    TimestampsToReturn, UserTokenPolicy,
-};
-
-/// The system allocator, counting what is live.
-struct Counting;
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-static LIVE_ALLOCATIONS: AtomicIsize = AtomicIsize::new(0);
-
-fn signed(n: usize) -> isize {
-    isize::try_from(n).unwrap_or(isize::MAX)
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; the counters are
-// only arithmetic on the side. (A counting allocator cannot be written
-// without `unsafe`: `GlobalAlloc` is an unsafe trait.)
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract is `System::alloc`'s.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            LIVE_BYTES.fetch_add(signed(layout.size()), Ordering::Relaxed);
-            LIVE_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as for `alloc`.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE_BYTES.fetch_sub(signed(layout.size()), Ordering::Relaxed);
-        LIVE_ALLOCATIONS.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: as for `alloc`.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE_BYTES.fetch_add(signed(new_size) - signed(layout.size()), Ordering::Relaxed);
-        }
-        p
-    }
-}
+use opcua::client::DataChangeCallback;
+use opcua::types::{MonitoredItemCreateRequest, NodeId, StatusCode, TimestampsToReturn};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: common::counting::Counting = common::counting::Counting;
 
 /// Tags served, and monitored by each session.
 const TAGS: usize = 100;
@@ -100,10 +54,7 @@ async fn settled_heap() -> (isize, isize) {
     tokio::time::sleep(SETTLE).await;
     let mut least = (isize::MAX, isize::MAX);
     for _ in 0..5 {
-        let now = (
-            LIVE_BYTES.load(Ordering::Relaxed),
-            LIVE_ALLOCATIONS.load(Ordering::Relaxed),
-        );
+        let now = (live_bytes(), live_allocations());
         least = (least.0.min(now.0), least.1.min(now.1));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -113,29 +64,8 @@ async fn settled_heap() -> (isize, isize) {
 /// One visit: connect, subscribe to every tag, wait for the initial values,
 /// then close cleanly or drop the socket.
 async fn visit(endpoint_url: &str, pki: &std::path::Path, ns: u16, clean: bool) {
-    let mut client = ClientBuilder::new()
-        .application_name("edge-gateway churn client")
-        .application_uri("urn:edge-gateway:churn-client")
-        .pki_dir(pki)
-        .create_sample_keypair(true)
-        .trust_server_certs(true)
-        .session_retry_limit(0)
-        .session_timeout(SESSION_TIMEOUT_MS)
-        .client()
-        .expect("client config");
-    let endpoint: EndpointDescription = (
-        endpoint_url,
-        "None",
-        MessageSecurityMode::None,
-        UserTokenPolicy::anonymous(),
-    )
-        .into();
-    let (session, event_loop) = client
-        .connect_to_matching_endpoint(endpoint, IdentityToken::Anonymous)
-        .await
-        .expect("anonymous session");
-    let event_loop = event_loop.spawn();
-    session.wait_for_connection().await;
+    let (session, event_loop) =
+        common::opcua_session_with(endpoint_url, pki, 0, Some(SESSION_TIMEOUT_MS)).await;
     let seen: Arc<Mutex<HashSet<u32>>> = Arc::default();
     let sink = seen.clone();
     let sub = session

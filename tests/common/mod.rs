@@ -2,7 +2,9 @@
 //! TOML snippets, bounded waits.
 #![allow(dead_code)]
 
+pub(crate) mod counting;
 pub(crate) mod fake;
+pub(crate) mod raw_opcua;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -110,17 +112,33 @@ pub(crate) async fn opcua_session(
     Arc<opcua::client::Session>,
     tokio::task::JoinHandle<opcua::types::StatusCode>,
 ) {
+    opcua_session_with(endpoint_url, pki, 3, None).await
+}
+
+/// [`opcua_session`] with the client's reconnect attempts and, if given,
+/// the session timeout it asks for (ms).
+pub(crate) async fn opcua_session_with(
+    endpoint_url: &str,
+    pki: &std::path::Path,
+    retry_limit: u32,
+    session_timeout_ms: Option<u32>,
+) -> (
+    Arc<opcua::client::Session>,
+    tokio::task::JoinHandle<opcua::types::StatusCode>,
+) {
     use opcua::client::{ClientBuilder, IdentityToken};
     use opcua::types::{EndpointDescription, MessageSecurityMode, UserTokenPolicy};
-    let mut client = ClientBuilder::new()
+    let mut builder = ClientBuilder::new()
         .application_name("edge-gateway test client")
         .application_uri("urn:edge-gateway:test-client")
         .pki_dir(pki)
         .create_sample_keypair(true)
         .trust_server_certs(true)
-        .session_retry_limit(3)
-        .client()
-        .expect("client config");
+        .session_retry_limit(i32::try_from(retry_limit).unwrap_or(i32::MAX));
+    if let Some(ms) = session_timeout_ms {
+        builder = builder.session_timeout(ms);
+    }
+    let mut client = builder.client().expect("client config");
     let endpoint: EndpointDescription = (
         endpoint_url,
         "None",

@@ -1,4 +1,5 @@
 mod connect;
+mod limited_codec;
 mod reverse_tcp;
 pub(crate) mod tcp;
 pub(crate) use connect::Connector;

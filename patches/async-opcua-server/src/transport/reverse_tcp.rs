@@ -1,6 +1,8 @@
 use std::{net::SocketAddr, time::Instant};
 
-use opcua_core::comms::{tcp_codec::TcpCodec, tcp_types::ReverseHelloMessage};
+use opcua_core::comms::tcp_types::ReverseHelloMessage;
+
+use super::limited_codec::LimitedCodec;
 use opcua_types::{DecodingOptions, Error, StatusCode};
 use tokio::{
     io::{AsyncWriteExt, ReadHalf, WriteHalf},
@@ -46,7 +48,7 @@ impl ReverseTcpConnector {
         &mut self,
     ) -> Result<
         (
-            FramedRead<ReadHalf<TcpStream>, TcpCodec>,
+            FramedRead<ReadHalf<TcpStream>, LimitedCodec>,
             WriteHalf<TcpStream>,
         ),
         Error,
@@ -59,7 +61,7 @@ impl ReverseTcpConnector {
         })?;
 
         let (read_half, mut write_half) = tokio::io::split(stream);
-        let read = FramedRead::new(read_half, TcpCodec::new(self.decoding_options.clone()));
+        let read = FramedRead::new(read_half, LimitedCodec::new(self.decoding_options.clone()));
 
         let reverse_hello =
             ReverseHelloMessage::new(self.server_uri.as_ref(), self.endpoint_url.as_ref());

@@ -11,7 +11,7 @@ use opcua_core::{
         message_chunk_info::ChunkInfo,
         secure_channel::SecureChannel,
         sequence_number::SequenceNumberHandle,
-        tcp_codec::{Message, TcpCodec},
+        tcp_codec::Message,
         tcp_types::{AcknowledgeMessage, ErrorMessage},
     },
     RequestMessage, ResponseMessage,
@@ -30,10 +30,11 @@ use tokio::{
 use tokio_util::{codec::FramedRead, sync::CancellationToken};
 
 use super::connect::Connector;
+use super::limited_codec::LimitedCodec;
 
 /// Transport implementation for opc.tcp.
 pub(crate) struct TcpTransport {
-    read: FramedRead<ReadHalf<TcpStream>, TcpCodec>,
+    read: FramedRead<ReadHalf<TcpStream>, LimitedCodec>,
     write: WriteHalf<TcpStream>,
     send_buffer: SendBuffer,
     state: TransportState,
@@ -87,7 +88,7 @@ fn min_zero_infinite(server: u32, client: u32) -> u32 {
 }
 
 pub(crate) struct TcpConnector {
-    read: FramedRead<ReadHalf<TcpStream>, TcpCodec>,
+    read: FramedRead<ReadHalf<TcpStream>, LimitedCodec>,
     write: WriteHalf<TcpStream>,
     deadline: Instant,
     config: TransportConfig,
@@ -101,7 +102,7 @@ impl TcpConnector {
         decoding_options: DecodingOptions,
     ) -> Self {
         let (read, write) = tokio::io::split(stream);
-        let read = FramedRead::new(read, TcpCodec::new(decoding_options.clone()));
+        let read = FramedRead::new(read, LimitedCodec::new(decoding_options.clone()));
         TcpConnector {
             read,
             write,
@@ -112,7 +113,7 @@ impl TcpConnector {
     }
 
     pub(super) fn new_split(
-        read: FramedRead<ReadHalf<TcpStream>, TcpCodec>,
+        read: FramedRead<ReadHalf<TcpStream>, LimitedCodec>,
         write: WriteHalf<TcpStream>,
         config: TransportConfig,
         decoding_options: DecodingOptions,
@@ -192,6 +193,11 @@ impl TcpConnector {
                 hello.max_chunk_count,
             ),
         );
+        // (edge-gateway patch.) From now on no chunk may be larger than the
+        // receive buffer just granted.
+        self.read
+            .decoder_mut()
+            .set_max_message_size(acknowledge.receive_buffer_size as usize);
         buffer.revise(
             acknowledge.send_buffer_size as usize,
             acknowledge.max_message_size as usize,
@@ -248,7 +254,7 @@ impl Connector for TcpConnector {
 
 impl TcpTransport {
     fn new(
-        read: FramedRead<ReadHalf<TcpStream>, TcpCodec>,
+        read: FramedRead<ReadHalf<TcpStream>, LimitedCodec>,
         write: WriteHalf<TcpStream>,
         send_buffer: SendBuffer,
     ) -> Self {
