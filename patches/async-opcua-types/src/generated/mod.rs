@@ -1,0 +1,2 @@
+pub mod node_ids;
+pub mod types;
