@@ -24,7 +24,7 @@ use common::raw_opcua::{RawClient, Reply, header, hello_message, until_closed};
 use common::{config, start_sim, wait_until};
 use opcua::client::{DataChangeCallback, Session};
 use opcua::types::{
-    BinaryEncodable, CreateMonitoredItemsRequest, CreateMonitoredItemsResponse,
+    BinaryEncodable, ContextOwned, CreateMonitoredItemsRequest, CreateMonitoredItemsResponse,
     CreateSubscriptionRequest, CreateSubscriptionResponse, MonitoredItemCreateRequest, NodeId,
     ObjectId, PublishRequest, PublishResponse, ReadValueId, StatusCode, TimestampsToReturn,
 };
@@ -116,6 +116,52 @@ fn nested_variant(depth: usize) -> Vec<u8> {
     }
     out.push(6); // Int32
     out.extend_from_slice(&7i32.to_le_bytes());
+    out
+}
+
+/// A Write of one value, `variant` (encoded), to `farm.r0`.
+fn write_request(c: &RawClient, ns: u16, variant: &[u8]) -> Vec<u8> {
+    let ctx = ContextOwned::default();
+    let mut write = c.encode(
+        &ObjectId::WriteRequest_Encoding_DefaultBinary.into(),
+        &c.request_header(),
+    );
+    write.extend_from_slice(&1i32.to_le_bytes());
+    NodeId::new(ns, "farm.r0")
+        .encode(&mut write, &ctx.context())
+        .unwrap();
+    write.extend_from_slice(&13u32.to_le_bytes()); // the Value attribute
+    write.extend_from_slice(&(-1i32).to_le_bytes()); // no index range
+    write.push(0x01); // a DataValue with a value
+    write.extend_from_slice(variant);
+    write
+}
+
+/// A Variant holding an Argument whose value rank is `i32::MAX` and whose
+/// array dimensions are empty (the decoder padded them to the rank).
+fn huge_rank_argument() -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&(-1i32).to_le_bytes()); // name
+    body.extend_from_slice(&[0, 0]); // data type: null NodeId
+    body.extend_from_slice(&i32::MAX.to_le_bytes()); // value rank
+    body.extend_from_slice(&0i32.to_le_bytes()); // array dimensions: []
+    body.push(0); // description: empty LocalizedText
+    let mut out = vec![22]; // ExtensionObject
+    out.extend_from_slice(&[0x01, 0, 0x2A, 0x01]); // ns=0;i=298: Argument, binary
+    out.push(0x01); // binary body
+    out.extend_from_slice(&i32::try_from(body.len()).unwrap().to_le_bytes());
+    out.extend(body);
+    out
+}
+
+/// A Variant holding an ExtensionObject of an unknown type whose body
+/// claims 2 GiB and holds 8 bytes.
+fn huge_extension_object() -> Vec<u8> {
+    let mut out = vec![22]; // ExtensionObject
+    out.extend_from_slice(&[0x01, 0, 0x39, 0x30]); // ns=0;i=12345: no such type
+    out.push(0x01);
+    out.extend_from_slice(&0x7FFF_FFF0i32.to_le_bytes());
+    out.extend_from_slice(&[0u8; 8]);
     out
 }
 
@@ -359,7 +405,7 @@ async fn attack_round(addr: &str, url: &str, observer: &Observer) {
         let mut c = RawClient::open(addr, url).await;
         c.activate(url, RAW_SESSION_TIMEOUT).await;
         let mut unknown = Vec::new();
-        let ctx = opcua::types::ContextOwned::default();
+        let ctx = ContextOwned::default();
         NodeId::new(0, 99_999u32)
             .encode(&mut unknown, &ctx.context())
             .unwrap();
@@ -372,18 +418,7 @@ async fn attack_round(addr: &str, url: &str, observer: &Observer) {
 
         let mut c = RawClient::open(addr, url).await;
         c.activate(url, RAW_SESSION_TIMEOUT).await;
-        let mut write = c.encode(
-            &ObjectId::WriteRequest_Encoding_DefaultBinary.into(),
-            &c.request_header(),
-        );
-        write.extend_from_slice(&1i32.to_le_bytes());
-        NodeId::new(ns, "farm.r0")
-            .encode(&mut write, &ctx.context())
-            .unwrap();
-        write.extend_from_slice(&13u32.to_le_bytes()); // Value
-        write.extend_from_slice(&(-1i32).to_le_bytes()); // no index range
-        write.push(0x01); // DataValue with a value
-        write.extend(nested_variant(10_000));
+        let write = write_request(&c, ns, &nested_variant(10_000));
         assert!(write.len() < 65_000, "one chunk");
         c.send_payload(&write).await;
         let reply = c.recv().await;
@@ -393,7 +428,26 @@ async fn attack_round(addr: &str, url: &str, observer: &Observer) {
         .still_served("an unknown service and deep nesting")
         .await;
 
-    // 9. A flood of CreateMonitoredItems: no more than the limit is kept.
+    // 9. Values whose few bytes claim gigabytes (found by fuzz/opcua_write):
+    // an Argument of value rank 2^31 - 1, and a body of an unknown type
+    // claiming 2 GiB. The stack allocated both before reading on.
+    for (what, variant) in [
+        ("an Argument of rank 2^31 - 1", huge_rank_argument()),
+        ("an ExtensionObject claiming 2 GiB", huge_extension_object()),
+    ] {
+        let mut c = RawClient::open(addr, url).await;
+        c.activate(url, RAW_SESSION_TIMEOUT).await;
+        reset_peak();
+        let base = live_bytes();
+        let write = write_request(&c, ns, &variant);
+        c.send_payload(&write).await;
+        let reply = c.recv().await;
+        assert_refused(what, &c, reply);
+        assert_peak(what, base);
+        observer.still_served(what).await;
+    }
+
+    // 10. A flood of CreateMonitoredItems: no more than the limit is kept.
     {
         let mut c = RawClient::open(addr, url).await;
         c.activate(url, RAW_SESSION_TIMEOUT).await;
@@ -448,7 +502,7 @@ async fn attack_round(addr: &str, url: &str, observer: &Observer) {
     }
     observer.still_served("a CreateMonitoredItems flood").await;
 
-    // 10. A flood of Publish requests: the excess is refused at once.
+    // 11. A flood of Publish requests: the excess is refused at once.
     {
         let mut c = RawClient::open(addr, url).await;
         c.activate(url, RAW_SESSION_TIMEOUT).await;

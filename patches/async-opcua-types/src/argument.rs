@@ -18,7 +18,7 @@ use crate::{
     localized_text::LocalizedText,
     node_id::NodeId,
     string::UAString,
-    write_u32, Context, DataTypeId, Error, MessageInfo, ObjectId,
+    write_u32, Context, DataTypeId, Error, MessageInfo, ObjectId, StatusCode,
 };
 
 // From OPC UA Part 3 - Address Space Model 1.03 Specification
@@ -112,6 +112,18 @@ impl BinaryDecodable for Argument {
         if value_rank > 0 {
             if let Some(array_dimensions) = array_dimensions.as_mut() {
                 let expected_rank = value_rank as usize;
+                // (edge-gateway patch.) The rank comes from the wire: padding
+                // to it unchecked let a 300-byte message allocate 8 GiB.
+                if expected_rank > ctx.options().max_array_length {
+                    return Err(Error::new(
+                        StatusCode::BadEncodingLimitsExceeded,
+                        format!(
+                            "The value rank {} of the Argument exceeds the array length limit {}",
+                            value_rank,
+                            ctx.options().max_array_length
+                        ),
+                    ));
+                }
                 match array_dimensions.len().cmp(&expected_rank) {
                     Ordering::Less => {
                         // If fewer dimensions are provided than rank, pad with 0 to reach rank length

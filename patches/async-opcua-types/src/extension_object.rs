@@ -10,7 +10,9 @@ use std::{
     io::{Read, Write},
 };
 
-use crate::{write_i32, write_u8, Error, ExpandedMessageInfo, ExpandedNodeId, UaNullable};
+use crate::{
+    write_i32, write_u8, Error, ExpandedMessageInfo, ExpandedNodeId, StatusCode, UaNullable,
+};
 
 use super::{
     encoding::{BinaryDecodable, BinaryEncodable, EncodingResult},
@@ -557,6 +559,21 @@ impl BinaryEncodable for ExtensionObject {
         }
     }
 }
+/// (edge-gateway patch.) A body cannot be larger than the message it came
+/// in: the size is read from the wire, and the body of a type the decoder
+/// does not know (or an XML body) was allocated to it before reading, so a
+/// few bytes claiming 2 GiB made a 2 GiB allocation.
+fn check_body_size(size: i32, ctx: &crate::Context<'_>) -> EncodingResult<()> {
+    let limit = ctx.options().max_message_size;
+    if limit > 0 && size > 0 && size as usize > limit {
+        return Err(Error::new(
+            StatusCode::BadEncodingLimitsExceeded,
+            format!("ExtensionObject body of {size} bytes exceeds the message size limit {limit}"),
+        ));
+    }
+    Ok(())
+}
+
 impl BinaryDecodable for ExtensionObject {
     fn decode<S: Read + ?Sized>(
         mut stream: &mut S,
@@ -570,6 +587,7 @@ impl BinaryDecodable for ExtensionObject {
             0x0 => None,
             0x1 => {
                 let size = i32::decode(stream, ctx)?;
+                check_body_size(size, ctx)?;
                 if size <= 0 {
                     None
                 } else {
@@ -596,6 +614,7 @@ impl BinaryDecodable for ExtensionObject {
                 #[cfg(not(feature = "xml"))]
                 {
                     let size = i32::decode(stream, ctx)?;
+                    check_body_size(size, ctx)?;
                     if size > 0 {
                         let mut bytes = vec![0u8; size as usize];
                         stream.read_exact(&mut bytes)?;
