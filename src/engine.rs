@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::health::{self, Health};
 use crate::modbus::bus::{self, BusHandle, Counters};
+use crate::modbus::transport::{Connector, SystemConnector};
 use crate::tags::{DeviceId, DeviceMeta, TagId, TagMeta, TagStore, Value};
 use crate::write::WriteError;
 
@@ -69,8 +70,14 @@ pub fn build_store(config: &Config) -> TagStore {
 }
 
 impl Engine {
-    /// Build the store and start polling. Must run inside a tokio runtime.
+    /// Build the store and start polling over the system's sockets and
+    /// serial ports. Must run inside a tokio runtime.
     pub fn start(config: &Config) -> Engine {
+        Self::start_with(config, &SystemConnector::shared())
+    }
+
+    /// [`Engine::start`] with the device streams `connector` opens.
+    pub fn start_with(config: &Config, connector: &Arc<dyn Connector>) -> Engine {
         let store = Arc::new(build_store(config));
         let counters = Arc::new(Counters::new(config.devices.len()));
         let plans = bus::plan_buses(config);
@@ -105,8 +112,14 @@ impl Engine {
                     *slot = bi;
                 }
             }
-            let (handle, task) =
-                bus::spawn(plan, store.clone(), counters.clone(), health.clone(), bi);
+            let (handle, task) = bus::spawn(
+                plan,
+                store.clone(),
+                counters.clone(),
+                health.clone(),
+                bi,
+                connector.clone(),
+            );
             buses.push(handle);
             tasks.push(task);
         }

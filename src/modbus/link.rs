@@ -14,22 +14,18 @@
 //! an exception is an answer (`Ok(Err(code))`), a link failure is `Err(LinkError)`.
 
 use std::io;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context as TaskContext, Poll};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_modbus::client::{Client, Context, rtu, tcp};
 use tokio_modbus::prelude::{Request, Response, Slave, SlaveContext};
-use tokio_serial::{SerialPort, SerialPortBuilderExt, SerialStream};
 
 use super::backoff::ExponentialBackoff;
 use super::protocol::ExceptionCode;
-use crate::config::{Backoff, Parity, SerialSettings};
-use crate::lock::lock;
+use super::transport::{Connector, SharedPort, SystemConnector};
+use crate::config::{Backoff, SerialSettings};
 
 /// Why a request got no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,44 +60,6 @@ pub enum Target {
     },
 }
 
-/// A serial stream shared between the tokio-modbus context and the drain, so a
-/// late reply can be read and discarded after the context that timed out is dropped.
-#[derive(Debug, Clone)]
-struct SharedPort(Arc<Mutex<SerialStream>>);
-
-impl SharedPort {
-    fn with<R>(&self, f: impl FnOnce(Pin<&mut SerialStream>) -> R) -> R {
-        let mut guard = lock(&self.0);
-        f(Pin::new(&mut *guard))
-    }
-}
-
-impl AsyncRead for SharedPort {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.with(|s| s.poll_read(cx, buf))
-    }
-}
-
-impl AsyncWrite for SharedPort {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.with(|s| s.poll_write(cx, buf))
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        self.with(|s| s.poll_flush(cx))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        self.with(|s| s.poll_shutdown(cx))
-    }
-}
-
 /// Most bytes a drain discards before it gives up on a chattering line and reopens.
 const DRAIN_MAX_BYTES: usize = 4096;
 
@@ -113,6 +71,7 @@ const DRAIN_MAX_QUIET_TIMES: u32 = 2;
 /// A connection with reconnect backoff.
 pub struct Link {
     target: Target,
+    connector: Arc<dyn Connector>,
     ctx: Option<Context>,
     port: Option<SharedPort>,
     backoff: ExponentialBackoff,
@@ -147,8 +106,14 @@ impl std::fmt::Debug for Link {
 }
 
 impl Link {
-    /// A disconnected link; it connects on the first request.
+    /// A disconnected link over the system's sockets and serial ports; it
+    /// connects on the first request.
     pub fn new(target: Target, backoff: Backoff) -> Self {
+        Self::with_connector(target, backoff, SystemConnector::shared())
+    }
+
+    /// A disconnected link whose streams `connector` opens.
+    pub fn with_connector(target: Target, backoff: Backoff, connector: Arc<dyn Connector>) -> Self {
         let seed = match &target {
             Target::Tcp(e) => e
                 .bytes()
@@ -158,6 +123,7 @@ impl Link {
         let backoff = ExponentialBackoff::saturating(backoff.min, backoff.max, seed);
         Link {
             target,
+            connector,
             ctx: None,
             port: None,
             backoff,
@@ -223,7 +189,7 @@ impl Link {
     async fn connect(&mut self, connect_timeout: Duration) -> Result<Context, LinkError> {
         match &self.target {
             Target::Tcp(endpoint) => {
-                let stream = timeout(connect_timeout, TcpStream::connect(endpoint.as_str()))
+                let stream = timeout(connect_timeout, self.connector.connect_tcp(endpoint))
                     .await
                     .map_err(|_| {
                         LinkError::Io(format!(
@@ -231,19 +197,17 @@ impl Link {
                         ))
                     })?
                     .map_err(|e| LinkError::Io(format!("connect to {endpoint}: {e}")))?;
-                // Modbus is strictly request/response: Nagle would hold each request back.
-                stream
-                    .set_nodelay(true)
-                    .map_err(|e| LinkError::Io(format!("{endpoint}: {e}")))?;
                 Ok(tcp::attach(stream))
             }
             Target::Rtu { port, serial } => {
                 let shared = if let Some(p) = self.port.clone() {
                     p
                 } else {
-                    let stream = open_serial(port, *serial)
+                    let stream = self
+                        .connector
+                        .open_serial(port, *serial)
                         .map_err(|e| LinkError::Io(format!("open {port}: {e}")))?;
-                    let p = SharedPort(Arc::new(Mutex::new(stream)));
+                    let p = SharedPort::new(stream);
                     self.opened_as = std::fs::canonicalize(port).ok();
                     self.path_checked = Instant::now();
                     self.port = Some(p.clone());
@@ -321,7 +285,7 @@ impl Link {
         let Some(port) = self.port.clone() else {
             return;
         };
-        let _ = port.with(|s| s.clear(tokio_serial::ClearBuffer::Input));
+        port.with(|s| s.clear_input());
         let give_up = Instant::now() + quiet.saturating_mul(DRAIN_MAX_QUIET_TIMES);
         let mut reader = port;
         let mut buf = [0u8; 256];
@@ -431,29 +395,6 @@ pub(super) fn within(wait: Duration, deadline: Option<Instant>) -> Result<Durati
             }
         }
     }
-}
-
-fn open_serial(port: &str, s: SerialSettings) -> tokio_serial::Result<SerialStream> {
-    let parity = match s.parity {
-        Parity::None => tokio_serial::Parity::None,
-        Parity::Even => tokio_serial::Parity::Even,
-        Parity::Odd => tokio_serial::Parity::Odd,
-    };
-    let stop = if s.stop_bits == 2 {
-        tokio_serial::StopBits::Two
-    } else {
-        tokio_serial::StopBits::One
-    };
-    let data = if s.data_bits == 7 {
-        tokio_serial::DataBits::Seven
-    } else {
-        tokio_serial::DataBits::Eight
-    };
-    tokio_serial::new(port, s.baud)
-        .parity(parity)
-        .stop_bits(stop)
-        .data_bits(data)
-        .open_native_async()
 }
 
 /// Check that a response has exactly the shape the request asked for, so that a

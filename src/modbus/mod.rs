@@ -7,3 +7,4 @@ pub mod codec;
 pub mod link;
 pub mod plan;
 pub mod protocol;
+pub mod transport;

@@ -41,6 +41,7 @@ pub use counters::{Counters, DeviceCounters, Function, Histogram, Outcome, POLL_
 pub use layout::{BusPlan, DevicePlan, plan_buses, plan_buses_with};
 
 use super::link::{Link, Target};
+use super::transport::Connector;
 use crate::health::Health;
 use crate::tags::{DeviceId, TagStore, Value};
 use crate::write::WriteError;
@@ -115,8 +116,8 @@ impl BusHandle {
     }
 }
 
-/// Longest a bus task sleeps without beating its heartbeat.
-const IDLE_BEAT: Duration = Duration::from_secs(1);
+/// How long a bus with nothing to poll waits for writes before it beats again.
+const IDLE_WAKE: Duration = Duration::from_secs(3600);
 
 /// Start a bus task (number `index` in `health`). It runs until the returned
 /// handle and all its clones are dropped.
@@ -126,9 +127,10 @@ pub fn spawn(
     counters: Arc<Counters>,
     health: Arc<Health>,
     index: usize,
+    connector: Arc<dyn Connector>,
 ) -> (BusHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-    let task = tokio::spawn(Bus::new(plan, store, counters, rx, health, index).run());
+    let task = tokio::spawn(Bus::new(plan, store, counters, rx, health, index, connector).run());
     (BusHandle { tx }, task)
 }
 
@@ -194,6 +196,7 @@ impl Bus {
         rx: mpsc::Receiver<Command>,
         health: Arc<Health>,
         index: usize,
+        connector: Arc<dyn Connector>,
     ) -> Self {
         let rtu = matches!(plan.target, Target::Rtu { .. });
         let backoff = plan.devices.first().map_or(
@@ -227,7 +230,7 @@ impl Bus {
         Bus {
             key: plan.key,
             rtu,
-            link: Link::new(plan.target, backoff),
+            link: Link::with_connector(plan.target, backoff, connector),
             devices,
             store,
             counters,
@@ -250,17 +253,15 @@ impl Bus {
                 .map(|(i, d)| (i, d.due()));
             let now = Instant::now();
             let overdue = next.is_some_and(|(_, due)| due <= now);
+            // A bus with no device to poll only waits for writes.
+            let (index, due) = next.map_or((None, now + IDLE_WAKE), |(i, due)| (Some(i), due));
             if !overdue {
-                self.health.beat(self.index);
+                // Idle until `due` (or a write): it counts as beating until
+                // then, with no wake-ups just to say so.
+                self.health.beat_until(self.index, due);
             }
             // A due poll goes first once writes had their share.
             let writes_may_go = !overdue || self.writes_since_poll < WRITES_BETWEEN_POLLS;
-            // Wake at least every IDLE_BEAT so a long poll interval still beats.
-            let wake = now + IDLE_BEAT;
-            let (index, due) = match next {
-                Some((i, due)) if due <= wake => (Some(i), due),
-                _ => (None, wake),
-            };
             tokio::select! {
                 biased;
                 cmd = self.rx.recv(), if writes_may_go => match cmd {
