@@ -1,8 +1,9 @@
 //! Liveness and readiness.
 //!
-//! Liveness: every bus task beats at least once a second while idle with no
-//! poll overdue, before every poll request attempt and at the end of every
-//! cycle, never for a write. A bus task that stops beating for longer than its
+//! Liveness: every bus task beats when it goes idle with no poll overdue
+//! (announcing how long it will be idle: it counts as beating until then),
+//! before every poll request attempt and at the end of every cycle, never
+//! for a write. A bus task that stops beating for longer than its
 //! limit is wedged or starved (a poll attempt takes at most a connect, a drain
 //! and a timeout plus pauses, and a bounded number of writes may come first, so
 //! the limit is derived from its devices' settings). A server task that ends
@@ -34,7 +35,8 @@ const LIVENESS_SLACK: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct BusBeat {
     pub key: String,
-    /// Milliseconds since `Health::started` at the last beat.
+    /// Milliseconds since `Health::started` until which the bus counts as
+    /// beating: its last beat, or the end of the idle time it announced.
     last: AtomicU64,
     limit: Duration,
 }
@@ -121,6 +123,17 @@ impl Health {
         }
     }
 
+    /// Record that bus `bus` made progress and is idle, with nothing due,
+    /// until `until`: it counts as beating until then, so a bus waiting for
+    /// a long poll interval need not wake only to say it is alive.
+    pub fn beat_until(&self, bus: usize, until: Instant) {
+        if let Some(b) = self.buses.get(bus) {
+            let ms = until.saturating_duration_since(self.started).as_millis();
+            b.last
+                .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+        }
+    }
+
     /// `Err` naming the first bus that has not beaten within its limit.
     pub fn liveness(&self) -> Result<(), String> {
         if let Some(name) = lock(&self.stopped).first() {
@@ -181,6 +194,23 @@ mod tests {
         assert!(err.contains("tcp://a made no progress"), "{err}");
         health.beat(0);
         assert!(health.liveness().is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_bus_beats_until_the_time_it_announced() {
+        let health = Health::new(
+            vec![("tcp://a".into(), Duration::from_secs(12))],
+            Duration::from_secs(30),
+        );
+        health.beat_until(0, Instant::now() + Duration::from_secs(600));
+        tokio::time::sleep(Duration::from_secs(611)).await;
+        assert!(
+            health.liveness().is_ok(),
+            "idle as announced, within the limit"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let err = health.liveness().unwrap_err();
+        assert!(err.contains("tcp://a made no progress for 13s"), "{err}");
     }
 
     #[tokio::test]
