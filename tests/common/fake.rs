@@ -9,7 +9,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 /// Read one MBAP-framed request: (transaction id, unit, PDU).
-pub(crate) async fn read_frame(s: &mut TcpStream) -> Option<(u16, u8, Vec<u8>)> {
+pub(crate) async fn read_frame(
+    s: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> Option<(u16, u8, Vec<u8>)> {
     let mut hdr = [0u8; 7];
     s.read_exact(&mut hdr).await.ok()?;
     let len = usize::from(u16::from_be_bytes([hdr[4], hdr[5]]));
