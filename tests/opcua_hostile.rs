@@ -154,7 +154,7 @@ fn huge_rank_argument() -> Vec<u8> {
     out
 }
 
-/// A Variant holding an ExtensionObject of an unknown type whose body
+/// A Variant holding an `ExtensionObject` of an unknown type whose body
 /// claims 2 GiB and holds 8 bytes.
 fn huge_extension_object() -> Vec<u8> {
     let mut out = vec![22]; // ExtensionObject
