@@ -14,7 +14,6 @@
 
 mod common;
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -119,6 +118,26 @@ fn nested_variant(depth: usize) -> Vec<u8> {
     out
 }
 
+/// A subscription on the raw session: 100 ms, keep-alive every 3, gone
+/// after 10 intervals without a Publish.
+async fn subscribe(c: &mut RawClient) -> CreateSubscriptionResponse {
+    let request = CreateSubscriptionRequest {
+        request_header: c.request_header(),
+        requested_publishing_interval: 100.0,
+        requested_lifetime_count: 10,
+        requested_max_keep_alive_count: 3,
+        max_notifications_per_publish: 0,
+        publishing_enabled: true,
+        priority: 0,
+    };
+    c.call(
+        ObjectId::CreateSubscriptionRequest_Encoding_DefaultBinary,
+        &request,
+    )
+    .await
+    .expect("subscription")
+}
+
 /// A Write of one value, `variant` (encoded), to `farm.r0`.
 fn write_request(c: &RawClient, ns: u16, variant: &[u8]) -> Vec<u8> {
     let ctx = ContextOwned::default();
@@ -183,21 +202,10 @@ fn assert_refused(what: &str, client: &RawClient, reply: Reply) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_client_neither_stops_the_server_nor_grows_it() {
-    let mut registers = String::new();
-    let mut tags = String::new();
-    for i in 0..TAGS {
-        let address = 40001 + i;
-        writeln!(
-            registers,
-            "[[simulator.register]]\naddress = \"{address}\"\ntype = \"u16\"\ngenerator = \"counter\"\nstep = 1\nperiod = \"100ms\""
-        )
-        .unwrap();
-        writeln!(
-            tags,
-            "[[device.tag]]\nname = \"r{i}\"\naddress = \"{address}\"\ntype = \"u16\""
-        )
-        .unwrap();
-    }
+    let (registers, tags) = common::register_farm(
+        TAGS,
+        "generator = \"counter\"\nstep = 1\nperiod = \"100ms\"",
+    );
     let (_sim, sim_addr) = start_sim(&registers).await;
     let pki = std::env::temp_dir().join(format!("eg-hostile-{}", std::process::id()));
     let cfg = config(&format!(
@@ -451,21 +459,7 @@ async fn attack_round(addr: &str, url: &str, observer: &Observer) {
     {
         let mut c = RawClient::open(addr, url).await;
         c.activate(url, RAW_SESSION_TIMEOUT).await;
-        let created: CreateSubscriptionResponse = c
-            .call(
-                ObjectId::CreateSubscriptionRequest_Encoding_DefaultBinary,
-                &CreateSubscriptionRequest {
-                    request_header: c.request_header(),
-                    requested_publishing_interval: 100.0,
-                    requested_lifetime_count: 10,
-                    requested_max_keep_alive_count: 3,
-                    max_notifications_per_publish: 0,
-                    publishing_enabled: true,
-                    priority: 0,
-                },
-            )
-            .await
-            .expect("subscription");
+        let created = subscribe(&mut c).await;
         let (mut accepted, mut refused) = (0usize, 0usize);
         for _ in 0..(2 * MAX_ITEMS / 1000 + 2) {
             let items: Vec<MonitoredItemCreateRequest> = (0..1000)
@@ -506,21 +500,7 @@ async fn attack_round(addr: &str, url: &str, observer: &Observer) {
     {
         let mut c = RawClient::open(addr, url).await;
         c.activate(url, RAW_SESSION_TIMEOUT).await;
-        let _: CreateSubscriptionResponse = c
-            .call(
-                ObjectId::CreateSubscriptionRequest_Encoding_DefaultBinary,
-                &CreateSubscriptionRequest {
-                    request_header: c.request_header(),
-                    requested_publishing_interval: 100.0,
-                    requested_lifetime_count: 10,
-                    requested_max_keep_alive_count: 3,
-                    max_notifications_per_publish: 0,
-                    publishing_enabled: true,
-                    priority: 0,
-                },
-            )
-            .await
-            .expect("subscription");
+        subscribe(&mut c).await;
         for _ in 0..FLOOD {
             let payload = c.encode(
                 &ObjectId::PublishRequest_Encoding_DefaultBinary.into(),

@@ -19,7 +19,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -106,21 +105,7 @@ async fn visit(endpoint_url: &str, pki: &std::path::Path, ns: u16, clean: bool) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_that_come_and_go_leave_nothing_behind() {
-    let mut registers = String::new();
-    let mut tags = String::new();
-    for i in 0..TAGS {
-        let address = 40001 + i;
-        writeln!(
-            registers,
-            "[[simulator.register]]\naddress = \"{address}\"\nvalue = {i}"
-        )
-        .unwrap();
-        writeln!(
-            tags,
-            "[[device.tag]]\nname = \"r{i}\"\naddress = \"{address}\"\ntype = \"u16\""
-        )
-        .unwrap();
-    }
+    let (registers, tags) = common::register_farm(TAGS, "value = {i}");
     let (_sim, sim_addr) = start_sim(&registers).await;
     let pki = std::env::temp_dir().join(format!("eg-churn-{}", std::process::id()));
     let cfg = config(&format!(

@@ -37,6 +37,27 @@ pub(crate) async fn start_sim(sections: &str) -> (Arc<Simulator>, SocketAddr) {
     (sim, addr)
 }
 
+/// `n` u16 holding registers from 40001 on: the `[[simulator.register]]`
+/// sections (each with `register` appended: its value or generator) and the
+/// `[[device.tag]]` sections "r0".. that read them.
+pub(crate) fn register_farm(n: usize, register: &str) -> (String, String) {
+    use std::fmt::Write as _;
+    let (mut registers, mut tags) = (String::new(), String::new());
+    for i in 0..n {
+        let address = 40001 + i;
+        let _ = writeln!(
+            registers,
+            "[[simulator.register]]\naddress = \"{address}\"\ntype = \"u16\"\n{}",
+            register.replace("{i}", &i.to_string())
+        );
+        let _ = writeln!(
+            tags,
+            "[[device.tag]]\nname = \"r{i}\"\naddress = \"{address}\"\ntype = \"u16\""
+        );
+    }
+    (registers, tags)
+}
+
 /// Wait until `f` holds, checking every 10 ms, at most `limit`; fails the test with `what`.
 pub(crate) async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
