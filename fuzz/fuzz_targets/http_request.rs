@@ -7,6 +7,9 @@
 //! paused clock).
 #![no_main]
 
+#[path = "../common/paused.rs"]
+mod paused;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -86,13 +89,8 @@ async fn converse(app: Router, data: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     thread_local! {
-        static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap_or_else(|e| panic!("runtime: {e}"));
-        static APP: Router = RUNTIME.with(|rt| rt.block_on(async { app() }));
+        static APP: Router = paused::block_on(async { app() });
     }
     let app = APP.with(Clone::clone);
-    RUNTIME.with(|rt| rt.block_on(converse(app, data)));
+    paused::block_on(converse(app, data));
 });

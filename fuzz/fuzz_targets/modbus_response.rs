@@ -11,6 +11,9 @@
 //! the device writes one after another.
 #![no_main]
 
+#[path = "../common/paused.rs"]
+mod paused;
+
 use std::time::Duration;
 
 use edge_gateway::modbus::link::check_shape;
@@ -151,12 +154,5 @@ async fn exchange(data: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    thread_local! {
-        static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap_or_else(|e| panic!("runtime: {e}"));
-    }
-    RUNTIME.with(|rt| rt.block_on(exchange(data)));
+    paused::block_on(exchange(data));
 });
