@@ -30,6 +30,7 @@ fn store(tags: usize) -> TagStore {
                 name: format!("device{d}"),
                 poll: Duration::from_secs(1),
                 stale_after: Duration::from_secs(3),
+                bus: "tcp://127.0.0.1:502".into(),
             })
             .collect(),
         (0..tags)

@@ -36,14 +36,26 @@ pub struct Engine {
 
 /// Build the store for a config: every tag `Bad(Waiting)`, ids in config order.
 pub fn build_store(config: &Config) -> TagStore {
+    // The bus each device is polled on, as the engine groups them (serial
+    // ports by their canonical path).
+    let mut bus_of = vec![String::new(); config.devices.len()];
+    for plan in bus::plan_buses(config) {
+        for d in &plan.devices {
+            if let Some(key) = bus_of.get_mut(d.id.index()) {
+                key.clone_from(&plan.key);
+            }
+        }
+    }
     let devices = config
         .devices
         .iter()
-        .map(|d| DeviceMeta {
+        .zip(bus_of)
+        .map(|(d, bus)| DeviceMeta {
             polled: !d.tags.is_empty(),
             name: d.name.clone(),
             poll: d.poll,
             stale_after: d.stale_after,
+            bus,
         })
         .collect();
     // A unit is one of a handful ("V", "kWh", …): one copy serves every tag.

@@ -29,6 +29,7 @@ fn store() -> TagStore {
         polled: true,
         poll: Duration::from_secs(1),
         stale_after: Duration::from_secs(3),
+        bus: "tcp://127.0.0.1:502".into(),
     };
     let tags = (0..TAGS)
         .map(|i| TagMeta {

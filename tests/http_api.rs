@@ -344,6 +344,117 @@ async fn api_tags_serves_quality_cause_and_description() {
 }
 
 #[tokio::test]
+async fn api_tags_filters_by_quality_and_name_and_pages_with_a_total() {
+    let (_sim, addr) = start_sim(
+        "[[simulator.register]]\naddress = \"30001\"\ntype = \"f32\"\nvalue = 230.1\n[[simulator.exception]]\nkind = \"input\"\nstart = 100\ncode = 2\n",
+    )
+    .await;
+    let engine = Engine::start(&config(&two_devices(addr, common::dead_port())));
+    let store = engine.store().clone();
+    wait_until("both devices polled", WAIT, || {
+        (0..2).all(|d| {
+            store
+                .device_status(DeviceId::new(d))
+                .is_some_and(|s| s.last_cycle_at.is_some())
+        })
+    })
+    .await;
+    let http = serve(&engine, true).await;
+    let names = |body: &str| -> Vec<String> {
+        let tags: serde_json::Value = serde_json::from_str(body).unwrap();
+        tags.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}.{}",
+                    t["device"].as_str().unwrap(),
+                    t["tag"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let total = |head: &str| -> usize {
+        let line = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("x-total-count:"))
+            .unwrap_or_else(|| panic!("no X-Total-Count in {head}"));
+        line.split(':').nth(1).unwrap().trim().parse().unwrap()
+    };
+
+    let (status, head, body) = http_get(http, "/api/tags?quality=good").await;
+    assert_eq!(status, 200);
+    assert_eq!(names(&body), ["meter.voltage", "meter.label"]);
+    assert_eq!(total(&head), 2);
+    let (_, head, body) = http_get(http, "/api/tags?quality=bad").await;
+    assert_eq!(names(&body), ["meter.refused", "gone.t"]);
+    assert_eq!(total(&head), 2);
+    let (_, _, body) = http_get(http, "/api/tags?quality=bad&device=gone").await;
+    assert_eq!(names(&body), ["gone.t"]);
+    let (_, _, body) = http_get(http, "/api/tags?search=VOLT").await;
+    assert_eq!(names(&body), ["meter.voltage"], "search ignores case");
+
+    // Paging: the total counts every match, the page only its slice.
+    let (_, head, body) = http_get(http, "/api/tags?offset=1&limit=2").await;
+    assert_eq!(names(&body), ["meter.refused", "meter.label"]);
+    assert_eq!(total(&head), 4);
+    let (_, head, body) = http_get(http, "/api/tags?limit=0").await;
+    assert_eq!((names(&body).len(), total(&head)), (0, 4));
+    let (_, head, body) = http_get(http, "/api/tags?offset=10").await;
+    assert_eq!((names(&body).len(), total(&head)), (0, 4));
+
+    let (status, _, body) = http_get(http, "/api/tags?quality=stale").await;
+    assert_eq!(status, 400, "an unknown quality is refused: {body}");
+    assert!(
+        body.contains("good"),
+        "the refusal names what is accepted: {body}"
+    );
+
+    let (_, _, body) = http_get(http, "/api/tags?device=meter").await;
+    let tags: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let age = tags[0]["age_seconds"].as_f64().unwrap();
+    assert!((0.0..10.0).contains(&age), "age of a fresh value: {age}");
+}
+
+#[tokio::test]
+async fn api_buses_groups_devices_by_connection_with_their_load() {
+    let (_sim, addr) = start_sim("").await;
+    let dead = common::dead_port();
+    let engine = Engine::start(&config(&two_devices(addr, dead)));
+    let store = engine.store().clone();
+    wait_until("both devices polled", WAIT, || {
+        (0..2).all(|d| {
+            store
+                .device_status(DeviceId::new(d))
+                .is_some_and(|s| s.last_cycle_at.is_some())
+        })
+    })
+    .await;
+    let http = serve(&engine, true).await;
+    let (status, _, body) = http_get(http, "/api/buses").await;
+    assert_eq!(status, 200);
+    let buses: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let buses = buses.as_array().unwrap();
+    assert_eq!(buses.len(), 2, "one bus per endpoint: {body}");
+    let meter = buses
+        .iter()
+        .find(|b| b["bus"] == format!("tcp://{addr}"))
+        .unwrap_or_else(|| panic!("the meter's bus in {body}"));
+    assert_eq!(meter["protocol"], "tcp");
+    assert_eq!(meter["devices"], serde_json::json!(["meter"]));
+    let load = meter["load"].as_f64().unwrap();
+    assert!(
+        load > 0.0 && load < 1.0,
+        "a 50 ms poll of a loopback device: {load}"
+    );
+
+    let (_, _, body) = http_get(http, "/api/devices").await;
+    let devices: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(devices[1]["bus"], format!("tcp://{dead}"));
+    assert_eq!(devices[1]["polled"], true);
+}
+
+#[tokio::test]
 async fn a_device_without_tags_neither_delays_readiness_nor_reports_down() {
     let (_sim, addr) = start_sim("[[simulator.register]]\naddress = \"40001\"\n").await;
     let text = format!(

@@ -247,6 +247,7 @@ mod tests {
                 name: "m".into(),
                 poll: Duration::from_secs(1),
                 stale_after: Duration::from_secs(3),
+                bus: "tcp://127.0.0.1:502".into(),
             }],
             vec![],
         );

@@ -1,4 +1,5 @@
-//! HTTP: `/metrics`, `/healthz`, `/readyz`, `/api/tags` and `/api/devices`.
+//! HTTP: `/metrics`, `/healthz`, `/readyz` and the JSON
+//! API (`/api/tags`, `/api/devices`, `/api/buses`).
 //!
 //! Nothing here is on the poll path: every response is built from the store,
 //! the counters and the health state at request time.
@@ -29,6 +30,7 @@ use crate::modbus::bus::Counters;
 use crate::tags::TagStore;
 use metrics::{Encoding, MetricsOptions, MetricsRenderer};
 
+pub use api::TOTAL_COUNT_HEADER;
 pub use health::devices_up;
 pub use listener::{HEADER_READ_TIMEOUT, HttpLimits};
 pub use time::rfc3339;
@@ -61,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/api/tags", get(api::tags))
         .route("/api/devices", get(api::devices))
+        .route("/api/buses", get(api::buses))
         .with_state(state)
 }
 

@@ -156,6 +156,7 @@ mod tests {
             polled: true,
             poll: Duration::from_secs(1),
             stale_after: Duration::from_secs(3),
+            bus: "tcp://127.0.0.1:502".into(),
         };
         let tag = |d: usize, name: &str, writable: bool| TagMeta {
             device: DeviceId::new(d),

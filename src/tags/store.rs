@@ -106,6 +106,9 @@ pub struct DeviceMeta {
     pub polled: bool,
     pub poll: Duration,
     pub stale_after: Duration,
+    /// The bus this device is polled on (`tcp://host:port` or `rtu://port`):
+    /// devices with the same key share one connection or serial line.
+    pub bus: String,
 }
 
 struct DeviceSlot {
@@ -430,6 +433,7 @@ mod tests {
                 name: "d".into(),
                 poll: Duration::from_secs(1),
                 stale_after: Duration::from_secs(3),
+                bus: "tcp://127.0.0.1:502".into(),
             }],
             vec![TagMeta {
                 device: DeviceId::new(0),

@@ -186,6 +186,7 @@ mod tests {
                 polled: true,
                 poll: Duration::from_secs(1),
                 stale_after: Duration::from_secs(3),
+                bus: "tcp://127.0.0.1:502".into(),
             }],
             vec![
                 tag("volts", DataType::F32, Some("V")),
@@ -229,6 +230,7 @@ mod tests {
                 polled: true,
                 poll: Duration::from_secs(1),
                 stale_after: Duration::from_secs(3),
+                bus: "tcp://127.0.0.1:502".into(),
             }],
             (0..tags)
                 .map(|t| {
