@@ -455,6 +455,53 @@ async fn api_buses_groups_devices_by_connection_with_their_load() {
 }
 
 #[tokio::test]
+async fn the_status_page_and_its_assets_come_from_the_binary_under_a_strict_policy() {
+    let engine = Engine::start(&config(&two_devices(
+        common::dead_port(),
+        common::dead_port(),
+    )));
+    let http = serve(&engine, true).await;
+    for (path, content_type, needle) in [
+        (
+            "/",
+            "text/html; charset=utf-8",
+            "<title>line-3 · edge-gateway</title>",
+        ),
+        ("/status.js", "text/javascript; charset=utf-8", "/api/tags"),
+        (
+            "/status.css",
+            "text/css; charset=utf-8",
+            "@media (max-width: 700px)",
+        ),
+    ] {
+        let (status, head, body) = http_get(http, path).await;
+        assert_eq!(status, 200, "{path}");
+        let head = head.to_ascii_lowercase();
+        assert!(
+            head.contains(&format!("content-type: {content_type}")),
+            "{path}: {head}"
+        );
+        assert!(
+            head.contains(&format!(
+                "content-security-policy: {}",
+                http::CONTENT_SECURITY_POLICY
+            )),
+            "{path}: {head}"
+        );
+        assert!(
+            head.contains("x-content-type-options: nosniff"),
+            "{path}: {head}"
+        );
+        assert!(body.contains(needle), "{path} holds {needle:?}");
+    }
+    assert!(
+        http::CONTENT_SECURITY_POLICY.starts_with("default-src 'none'")
+            && !http::CONTENT_SECURITY_POLICY.contains("unsafe"),
+        "nothing inline, nothing from elsewhere"
+    );
+}
+
+#[tokio::test]
 async fn a_device_without_tags_neither_delays_readiness_nor_reports_down() {
     let (_sim, addr) = start_sim("[[simulator.register]]\naddress = \"40001\"\n").await;
     let text = format!(

@@ -1,4 +1,4 @@
-//! HTTP: `/metrics`, `/healthz`, `/readyz` and the JSON
+//! HTTP: the status page `/`, `/metrics`, `/healthz`, `/readyz` and the JSON
 //! API (`/api/tags`, `/api/devices`, `/api/buses`).
 //!
 //! Nothing here is on the poll path: every response is built from the store,
@@ -6,7 +6,7 @@
 //!
 //! Layout: this file holds the router and the server; `listener` bounds the
 //! connections and their timeouts; `api` the JSON views,
-//! `health` the probes, `metrics` the Prometheus exposition (with `process`
+//! `health` the probes, `status` the page and its assets, `metrics` the Prometheus exposition (with `process`
 //! for the process family), `time` the timestamp format of the JSON.
 
 mod api;
@@ -14,6 +14,7 @@ mod health;
 mod listener;
 pub mod metrics;
 pub mod process;
+mod status;
 mod time;
 
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ use metrics::{Encoding, MetricsOptions, MetricsRenderer};
 pub use api::TOTAL_COUNT_HEADER;
 pub use health::devices_up;
 pub use listener::{HEADER_READ_TIMEOUT, HttpLimits};
+pub use status::CONTENT_SECURITY_POLICY;
 pub use time::rfc3339;
 
 /// What the handlers read.
@@ -64,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tags", get(api::tags))
         .route("/api/devices", get(api::devices))
         .route("/api/buses", get(api::buses))
+        .merge(status::routes(&state.metrics.gateway))
         .with_state(state)
 }
 
