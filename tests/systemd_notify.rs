@@ -91,8 +91,36 @@ fn run_notifies_ready_status_watchdog_and_stopping() {
     );
     signal(pid, "-HUP");
     receive_until(
-        &|m| count(m, "config on disk is valid") >= 2,
+        &|m| count(m, "config on disk is valid and is the running one") >= 2,
         "the SIGHUP config check",
+        &mut messages,
+    );
+    // An edit: the check says what applying it would change.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[[device]]\nname = \"pump2\"\nprotocol = \"tcp\"\nhost = \"127.0.0.1:{port}\"\nunit = 2\n",
+            text.replace("poll = \"100ms\"", "poll = \"200ms\"")
+        ),
+    )
+    .unwrap();
+    signal(pid, "-HUP");
+    receive_until(
+        &|m| {
+            count(
+                m,
+                "STATUS=config on disk is valid: 1 device added (pump2), 1 changed (d); restart to apply",
+            ) == 1
+        },
+        "the changes a reload would apply",
+        &mut messages,
+    );
+    std::fs::write(&config, "[[device]]\nname = broken\n").unwrap();
+    signal(pid, "-HUP");
+    receive_until(
+        &|m| count(m, "config on disk is refused") == 1,
+        "a refused config",
         &mut messages,
     );
     signal(pid, "-TERM");

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::RunError;
 use super::simulate::start_simulator;
-use crate::config::Config;
+use crate::config::{Config, ConfigChanges, RunningConfig};
 use crate::engine::Engine;
 use crate::health::Health;
 use crate::http::AppState;
@@ -74,6 +74,7 @@ pub async fn run(
         config.devices.len(),
         engine.store().len()
     ));
+    let running = RunningConfig::of(&config);
     drop(config);
     super::memory::release_free_memory();
     let supervisor = tokio::spawn(supervise(
@@ -82,7 +83,7 @@ pub async fn run(
         systemd::watchdog_interval(),
     ));
     let reload = match (config_path, hangups) {
-        (Some(p), Some(h)) => Some(tokio::spawn(check_on_hangup(p.to_path_buf(), h))),
+        (Some(p), Some(h)) => Some(tokio::spawn(check_on_hangup(p.to_path_buf(), running, h))),
         _ => None,
     };
     shutdown.await;
@@ -164,15 +165,27 @@ fn hangup_signals() -> Option<Hangups> {
     None
 }
 
-/// On SIGHUP, validate the config file on disk and report; applying it needs a
-/// restart (hot reload is future work), so a bad edit never takes the gateway down.
-async fn check_on_hangup(path: PathBuf, mut hup: Hangups) {
+/// On SIGHUP, validate the config file on disk and report what applying it
+/// would change (by device, and the settings that need a restart). Applying
+/// it still needs a restart, so a bad edit never takes the gateway down.
+async fn check_on_hangup(path: PathBuf, running: RunningConfig, mut hup: Hangups) {
     #[cfg(unix)]
     while hup.recv().await.is_some() {
         match Config::load(&path) {
-            Ok(_) => {
-                tracing::info!(config = %path.display(), "reload: the config on disk is valid; restart the service to apply it");
-                notify("STATUS=config on disk is valid; restart to apply");
+            Ok(new) => {
+                let changes = ConfigChanges::between(&running, &new);
+                let summary = changes.summary();
+                if changes.is_empty() {
+                    tracing::info!(config = %path.display(), "reload: the config on disk is valid and is the running one ({summary})");
+                    notify(&format!(
+                        "STATUS=config on disk is valid and is the running one ({summary})"
+                    ));
+                } else {
+                    tracing::info!(config = %path.display(), "reload: the config on disk is valid: {summary}; restart the service to apply it");
+                    notify(&format!(
+                        "STATUS=config on disk is valid: {summary}; restart to apply"
+                    ));
+                }
             }
             Err(e) => {
                 tracing::warn!(config = %path.display(), "reload: the config on disk is refused, keep running the old one:\n{e}");
@@ -181,5 +194,5 @@ async fn check_on_hangup(path: PathBuf, mut hup: Hangups) {
         }
     }
     #[cfg(not(unix))]
-    let _ = (path, &mut hup);
+    let _ = (path, running, &mut hup);
 }

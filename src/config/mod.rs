@@ -6,6 +6,7 @@
 //! <file:line:column> and the key or value at fault.
 
 mod address;
+mod changes;
 pub mod defaults;
 mod diag;
 pub mod duration;
@@ -20,6 +21,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use address::parse_address;
+pub use changes::{ConfigChanges, RunningConfig};
 pub use diag::{Diagnostic, Severity};
 pub use duration::{format_duration, parse_duration};
 pub use endpoint::{EndpointError, parse_tcp_endpoint};
@@ -346,7 +348,7 @@ impl TagConfig {
 }
 
 /// The built-in simulator.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SimulatorConfig {
     /// Whether `run` starts it beside the gateway (`simulate` always does).
     pub enabled: bool,
@@ -358,7 +360,7 @@ pub struct SimulatorConfig {
 }
 
 /// One simulated value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SimRegister {
     pub unit: u8,
     pub kind: Kind,
@@ -440,7 +442,7 @@ impl Security {
 }
 
 /// A user who may log in with a password.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OpcuaUser {
     pub name: String,
     /// argon2id PHC string.
@@ -467,7 +469,7 @@ pub struct OpcuaLimits {
 }
 
 /// The OPC UA server.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OpcuaConfig {
     pub listen: SocketAddr,
     /// Host name in endpoint URLs; `None`: the machine's host name.
