@@ -35,6 +35,20 @@ async fn serve(engine: &Engine, tag_values: bool) -> std::net::SocketAddr {
     addr
 }
 
+/// [`serve`] once every device of `engine` has finished a cycle.
+async fn serve_once_polled(engine: &Engine) -> std::net::SocketAddr {
+    let store = engine.store().clone();
+    wait_until("every device polled", WAIT, || {
+        store.devices().all(|d| {
+            store
+                .device_status(d)
+                .is_some_and(|s| s.last_cycle_at.is_some())
+        })
+    })
+    .await;
+    serve(engine, true).await
+}
+
 fn two_devices(good: std::net::SocketAddr, bad: std::net::SocketAddr) -> String {
     format!(
         r#"[[device]]
@@ -350,16 +364,7 @@ async fn api_tags_filters_by_quality_and_name_and_pages_with_a_total() {
     )
     .await;
     let engine = Engine::start(&config(&two_devices(addr, common::dead_port())));
-    let store = engine.store().clone();
-    wait_until("both devices polled", WAIT, || {
-        (0..2).all(|d| {
-            store
-                .device_status(DeviceId::new(d))
-                .is_some_and(|s| s.last_cycle_at.is_some())
-        })
-    })
-    .await;
-    let http = serve(&engine, true).await;
+    let http = serve_once_polled(&engine).await;
     let names = |body: &str| -> Vec<String> {
         let tags: serde_json::Value = serde_json::from_str(body).unwrap();
         tags.as_array()
@@ -421,16 +426,7 @@ async fn api_buses_groups_devices_by_connection_with_their_load() {
     let (_sim, addr) = start_sim("").await;
     let dead = common::dead_port();
     let engine = Engine::start(&config(&two_devices(addr, dead)));
-    let store = engine.store().clone();
-    wait_until("both devices polled", WAIT, || {
-        (0..2).all(|d| {
-            store
-                .device_status(DeviceId::new(d))
-                .is_some_and(|s| s.last_cycle_at.is_some())
-        })
-    })
-    .await;
-    let http = serve(&engine, true).await;
+    let http = serve_once_polled(&engine).await;
     let (status, _, body) = http_get(http, "/api/buses").await;
     assert_eq!(status, 200);
     let buses: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -36,7 +36,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,38 +45,12 @@ import urllib.request
 
 import paho.mqtt.client as mqtt
 
+from harness import check, free_port, passed, wait_until
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GROUP, NODE = "plant1", "line-3"
 NS = "spBv1.0"
 BOOLEAN, INT64, STRING, DOUBLE, INT32 = 11, 4, 12, 10, 3
-
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        raise AssertionError(what)
-    checks += 1
-    print(f"ok {checks} - {what}", flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_until(pred, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def compile_proto(work):
@@ -694,7 +667,7 @@ def main():
         check_tls(binary, shipped, work, ports, pki, host)
         host.client.publish(f"{NS}/STATE/scada", b"", qos=1, retain=True).wait_for_publish()
         host.close()
-        print(f"sparkplug host: {checks} checks passed")
+        print(f"sparkplug host: {passed()} checks passed")
     except BaseException:
         log = os.path.join(work, "gateway.log")
         if os.path.exists(log):

@@ -25,41 +25,13 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import tomllib
 import urllib.request
 
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        raise AssertionError(what)
-    checks += 1
-    print(f"ok {checks} - {what}", flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_until(pred, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+from harness import check, free_port, passed, wait_until
 
 
 def http_json(port, path):
@@ -221,7 +193,7 @@ def main():
         check(set(filtered.tags) == plc1, "#device=plc1&quality=bad shows exactly plc1's tags")
         none = load(http, work, "#quality=uncertain")
         check(none.tags == {} and none.console == [], "#quality=uncertain shows no tag")
-        print(f"status page: {checks} checks passed; screenshots in {artifacts}")
+        print(f"status page: {passed()} checks passed; screenshots in {artifacts}")
     finally:
         for p in procs:
             if p.poll() is None:
