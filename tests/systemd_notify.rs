@@ -32,6 +32,18 @@ fn signal(pid: u32, sig: &str) {
     assert!(ok, "kill {sig} {pid}");
 }
 
+/// `/metrics` of the gateway on `port`, over a plain socket.
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
 #[test]
 fn run_notifies_ready_status_watchdog_and_stopping() {
     let dir = std::env::temp_dir().join(format!("eg-systemd-{}", std::process::id()));
@@ -43,11 +55,12 @@ fn run_notifies_ready_status_watchdog_and_stopping() {
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let port = free_port();
+    let http = free_port();
     let config = dir.join("gateway.toml");
     std::fs::write(
         &config,
         format!(
-            "[http]\nlisten = \"127.0.0.1:0\"\n[simulator]\nlisten = \"127.0.0.1:{port}\"\n\
+            "[http]\nlisten = \"127.0.0.1:{http}\"\n[simulator]\nlisten = \"127.0.0.1:{port}\"\n\
              [[simulator.register]]\naddress = \"40001\"\nvalue = 5\n\
              [[device]]\nname = \"d\"\nprotocol = \"tcp\"\nhost = \"127.0.0.1:{port}\"\npoll = \"100ms\"\ntimeout = \"50ms\"\n\
              [[device.tag]]\nname = \"t\"\naddress = \"40001\"\ntype = \"u16\"\n"
@@ -123,6 +136,22 @@ fn run_notifies_ready_status_watchdog_and_stopping() {
         "a refused config",
         &mut messages,
     );
+    // And /metrics says so, as Prometheus says it of its own config.
+    let reload_gauge = || {
+        let body = scrape(http);
+        body.lines()
+            .find_map(|l| l.strip_prefix("edge_gateway_config_last_reload_successful "))
+            .map_or_else(|| panic!("no reload gauge in {body}"), str::to_owned)
+    };
+    assert_eq!(reload_gauge(), "0", "after a refused config");
+    std::fs::write(&config, text).unwrap();
+    signal(pid, "-HUP");
+    receive_until(
+        &|m| count(m, "config on disk is valid and is the running one") >= 3,
+        "the config restored",
+        &mut messages,
+    );
+    assert_eq!(reload_gauge(), "1", "after a valid config again");
     signal(pid, "-TERM");
     receive_until(
         &|m| count(m, "STOPPING=1") == 1,

@@ -83,7 +83,12 @@ pub async fn run(
         systemd::watchdog_interval(),
     ));
     let reload = match (config_path, hangups) {
-        (Some(p), Some(h)) => Some(tokio::spawn(check_on_hangup(p.to_path_buf(), running, h))),
+        (Some(p), Some(h)) => Some(tokio::spawn(check_on_hangup(
+            p.to_path_buf(),
+            running,
+            engine.health().clone(),
+            h,
+        ))),
         _ => None,
     };
     shutdown.await;
@@ -168,10 +173,19 @@ fn hangup_signals() -> Option<Hangups> {
 /// On SIGHUP, validate the config file on disk and report what applying it
 /// would change (by device, and the settings that need a restart). Applying
 /// it still needs a restart, so a bad edit never takes the gateway down.
-async fn check_on_hangup(path: PathBuf, running: RunningConfig, mut hup: Hangups) {
+async fn check_on_hangup(
+    path: PathBuf,
+    running: RunningConfig,
+    health: Arc<Health>,
+    mut hup: Hangups,
+) {
     #[cfg(unix)]
     while hup.recv().await.is_some() {
-        match Config::load(&path) {
+        let read = Config::load(&path);
+        health
+            .reload
+            .record(read.is_ok(), std::time::SystemTime::now());
+        match read {
             Ok(new) => {
                 let changes = ConfigChanges::between(&running, &new);
                 let summary = changes.summary();
@@ -194,5 +208,5 @@ async fn check_on_hangup(path: PathBuf, running: RunningConfig, mut hup: Hangups
         }
     }
     #[cfg(not(unix))]
-    let _ = (path, running, &mut hup);
+    let _ = (path, running, health, &mut hup);
 }

@@ -21,8 +21,10 @@ use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 
 mod mqtt;
+mod reload;
 
 pub use mqtt::{MESSAGE_TYPES, MqttState, MqttStats, WriteOutcome};
+pub use reload::ReloadStats;
 
 use crate::config::DeviceConfig;
 use crate::lock::lock;
@@ -54,6 +56,9 @@ pub struct Health {
     /// The Sparkplug edge node's state and counters; it writes them, `/metrics`
     /// and `/healthz` report them.
     pub mqtt: MqttStats,
+    /// The last config read (start-up or SIGHUP); the reload check writes
+    /// it, `/metrics` reports it.
+    pub reload: ReloadStats,
 }
 
 /// The longest a bus may go between beats: a request attempt (a connect, a
@@ -91,6 +96,7 @@ impl Health {
             stopped: Mutex::new(Vec::new()),
             opcua_sessions: AtomicU64::new(0),
             mqtt: MqttStats::default(),
+            reload: ReloadStats::default(),
         }
     }
 

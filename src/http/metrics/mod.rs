@@ -142,6 +142,7 @@ impl MetricsRenderer {
             ],
             1,
         );
+        render_reload(out, &self.health.reload);
         mqtt::render(out, &self.health.mqtt);
         render_process(out);
     }
@@ -364,6 +365,33 @@ fn sample_int(out: &mut Vec<u8>, name: &str, labels: &[(&str, &str)], value: u64
 
 /// The process family, in the process collector's order; a figure that could
 /// not be read has neither its sample nor its header.
+fn render_reload(out: &mut Vec<u8>, reload: &crate::health::ReloadStats) {
+    header(
+        out,
+        "edge_gateway_config_last_reload_successful",
+        "gauge",
+        "1 if the last config read (start-up or SIGHUP) was valid, 0 if it was refused.",
+    );
+    sample_int(
+        out,
+        "edge_gateway_config_last_reload_successful",
+        &[],
+        u64::from(reload.last_successful()),
+    );
+    header(
+        out,
+        "edge_gateway_config_last_reload_success_timestamp_seconds",
+        "gauge",
+        "When the config was last read and found valid, in seconds since the Unix epoch.",
+    );
+    sample(
+        out,
+        "edge_gateway_config_last_reload_success_timestamp_seconds",
+        &[],
+        reload.last_success_seconds(),
+    );
+}
+
 fn render_process(out: &mut Vec<u8>) {
     let p = ProcessStats::read();
     let family: [(&str, &str, &str, Option<f64>); 6] = [
