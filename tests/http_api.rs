@@ -408,6 +408,14 @@ async fn api_tags_filters_by_quality_and_name_and_pages_with_a_total() {
     let (_, head, body) = http_get(http, "/api/tags?offset=10").await;
     assert_eq!((names(&body).len(), total(&head)), (0, 4));
 
+    let (_, _, body) = http_get(http, "/api/summary").await;
+    let summary: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        summary,
+        serde_json::json!({"devices": 2, "devices_up": 1, "tags": 4, "good": 2, "uncertain": 0, "bad": 2}),
+        "the same counts in one walk"
+    );
+
     let (status, _, body) = http_get(http, "/api/tags?quality=stale").await;
     assert_eq!(status, 400, "an unknown quality is refused: {body}");
     assert!(

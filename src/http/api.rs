@@ -1,5 +1,5 @@
-//! `/api/tags`, `/api/devices` and `/api/buses`: the store and the device
-//! counters as JSON.
+//! `/api/tags`, `/api/devices`, `/api/buses` and `/api/summary`: the store
+//! and the device counters as JSON.
 //!
 //! Field names are part of the public contract (DESIGN.md): add fields
 //! freely, rename none. A tag's `value` is `null` whenever
@@ -199,4 +199,28 @@ pub(super) async fn buses(State(s): State<AppState>) -> impl IntoResponse {
         })
         .collect();
     Json(list)
+}
+
+/// `/api/summary`: how many devices are up and how many tags are of each
+/// quality, in one walk of the store (what a dashboard tile or the status
+/// page's header needs, without fetching every tag).
+pub(super) async fn summary(State(s): State<AppState>) -> impl IntoResponse {
+    let store = &s.store;
+    let (up, devices) = super::devices_up(store);
+    let (mut good, mut uncertain, mut bad) = (0usize, 0usize, 0usize);
+    for (id, _) in store.tags() {
+        match store.snapshot(id).map(|snap| snap.quality) {
+            Some(Quality::Good) => good += 1,
+            Some(Quality::Uncertain(_)) => uncertain += 1,
+            Some(Quality::Bad(_)) | None => bad += 1,
+        }
+    }
+    Json(json!({
+        "devices": devices,
+        "devices_up": up,
+        "tags": store.len(),
+        "good": good,
+        "uncertain": uncertain,
+        "bad": bad,
+    }))
 }

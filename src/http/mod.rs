@@ -1,5 +1,5 @@
 //! HTTP: the status page `/`, `/metrics`, `/healthz`, `/readyz` and the JSON
-//! API (`/api/tags`, `/api/devices`, `/api/buses`).
+//! API (`/api/tags`, `/api/devices`, `/api/buses`, `/api/summary`).
 //!
 //! Nothing here is on the poll path: every response is built from the store,
 //! the counters and the health state at request time.
@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tags", get(api::tags))
         .route("/api/devices", get(api::devices))
         .route("/api/buses", get(api::buses))
+        .route("/api/summary", get(api::summary))
         .merge(status::routes(&state.metrics.gateway))
         .with_state(state)
 }

@@ -31,26 +31,20 @@ function tagQuery(extra) {
   return `/api/tags?${q}`;
 }
 
-function qualityCount(level) {
-  return getJson(`/api/tags?quality=${level}&limit=0`).then((r) => r.total);
-}
-
 async function refresh() {
   if (inFlight) return;
   inFlight = true;
   try {
-    const [devices, buses, tags, good, uncertain, bad] = await Promise.all([
+    const [devices, buses, tags, summary] = await Promise.all([
       getJson("/api/devices"),
       getJson("/api/buses"),
       getJson(tagQuery({ limit: TAG_LIMIT })),
-      qualityCount("good"),
-      qualityCount("uncertain"),
-      qualityCount("bad"),
+      getJson("/api/summary"),
     ]);
     drawDevices(devices.body);
     drawBuses(buses.body);
     drawTags(tags.body, tags.total);
-    drawSummary(devices.body, { good, uncertain, bad });
+    drawSummary(devices.body, summary.body);
     lastOk = new Date();
     document.body.dataset.updates = String(Number(document.body.dataset.updates) + 1);
     setConnection(true, `Live · updated ${lastOk.toLocaleTimeString()}`);
