@@ -12,50 +12,16 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+
+#[path = "common/store.rs"]
+mod common_store;
+use common_store::store;
 use edge_gateway::health::Health;
 use edge_gateway::http::metrics::{Encoding, MetricsOptions, MetricsRenderer};
 use edge_gateway::modbus::bus::Counters;
-use edge_gateway::tags::{DataType, DeviceMeta, TagMeta, TagStore, Value};
-use edge_gateway::tags::{DeviceId, TagId};
-
-fn store(tags: usize) -> TagStore {
-    let devices = tags.div_ceil(100);
-    let store = TagStore::new(
-        (0..devices)
-            .map(|d| DeviceMeta {
-                polled: true,
-                name: format!("device{d}"),
-                poll: Duration::from_secs(1),
-                stale_after: Duration::from_secs(3),
-                bus: "tcp://127.0.0.1:502".into(),
-            })
-            .collect(),
-        (0..tags)
-            .map(|t| TagMeta {
-                device: DeviceId::new(t / 100),
-                name: format!("tag{t}").into(),
-                data_type: DataType::F32,
-                unit: Some("kWh".into()),
-                description: None,
-                writable: false,
-                deadband: None,
-            })
-            .collect(),
-    );
-    let now = tokio::time::Instant::now();
-    for t in 0..tags {
-        store.set_good(
-            TagId::new(t),
-            Value::F32(230.5 + t as f32),
-            SystemTime::now(),
-            now,
-        );
-    }
-    store
-}
 
 fn render_metrics(c: &mut Criterion) {
     let health = Arc::new(Health::new(vec![], Duration::from_secs(30)));

@@ -88,23 +88,31 @@ pub(super) async fn tags(
             .offset
             .unwrap_or(0)
             .saturating_add(filter.limit.unwrap_or(usize::MAX));
-    let matching = store
-        .tags()
-        .filter(|(_, m)| {
-            filter
-                .device
+    // One instant for the whole response, as for a scrape. The value is
+    // copied only for the tags on the page; the rest are only counted.
+    let instant = tokio::time::Instant::now();
+    let matching = store.tags().filter(|(_, m)| {
+        filter
+            .device
+            .as_ref()
+            .is_none_or(|d| d == store.device_name(m.device))
+            && search
                 .as_ref()
-                .is_none_or(|d| d == store.device_name(m.device))
-                && search
-                    .as_ref()
-                    .is_none_or(|text| m.name.to_lowercase().contains(text.as_str()))
-        })
-        .filter_map(|(id, m)| Some((m, store.snapshot(id)?)))
-        .filter(|(_, snap)| filter.quality.is_none_or(|q| q.matches(snap.quality)));
+                .is_none_or(|text| m.name.to_lowercase().contains(text.as_str()))
+    });
     let mut total = 0usize;
     let mut list = Vec::new();
-    for (m, snap) in matching {
-        if wanted.contains(&total) {
+    for (id, m) in matching {
+        if let Some(wanted_quality) = filter.quality
+            && !store
+                .quality_at(id, instant)
+                .is_some_and(|q| wanted_quality.matches(q))
+        {
+            continue;
+        }
+        if wanted.contains(&total)
+            && let Some(snap) = store.snapshot_at(id, instant)
+        {
             list.push(tag_json(store, m, &snap, now));
         }
         total += 1;
@@ -208,8 +216,9 @@ pub(super) async fn summary(State(s): State<AppState>) -> impl IntoResponse {
     let store = &s.store;
     let (up, devices) = super::devices_up(store);
     let (mut good, mut uncertain, mut bad) = (0usize, 0usize, 0usize);
+    let now = tokio::time::Instant::now();
     for (id, _) in store.tags() {
-        match store.snapshot(id).map(|snap| snap.quality) {
+        match store.quality_at(id, now) {
             Some(Quality::Good) => good += 1,
             Some(Quality::Uncertain(_)) => uncertain += 1,
             Some(Quality::Bad(_)) | None => bad += 1,

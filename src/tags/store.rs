@@ -224,7 +224,24 @@ impl TagStore {
     pub fn snapshot_at(&self, id: TagId, now: Instant) -> Option<TagSnapshot> {
         let meta = self.metas.get(id.index())?;
         let state = lock(self.states.get(id.index())?);
-        let quality = match self.devices.get(meta.device.index()) {
+        Some(TagSnapshot {
+            value: state.value.clone(),
+            quality: self.aged_quality(meta, &state, now),
+            source_time: state.source_time,
+            changed_at: state.changed_at,
+        })
+    }
+
+    /// Only the quality of [`TagStore::snapshot_at`], without copying the
+    /// value: for counting and filtering every tag of a large store.
+    pub fn quality_at(&self, id: TagId, now: Instant) -> Option<Quality> {
+        let meta = self.metas.get(id.index())?;
+        let state = lock(self.states.get(id.index())?);
+        Some(self.aged_quality(meta, &state, now))
+    }
+
+    fn aged_quality(&self, meta: &TagMeta, state: &TagState, now: Instant) -> Quality {
+        match self.devices.get(meta.device.index()) {
             Some(d) => aged(
                 state.quality,
                 state.last_good,
@@ -233,13 +250,7 @@ impl TagStore {
                 d.meta.poll,
             ),
             None => state.quality,
-        };
-        Some(TagSnapshot {
-            value: state.value.clone(),
-            quality,
-            source_time: state.source_time,
-            changed_at: state.changed_at,
-        })
+        }
     }
 
     /// Store the aged quality of every tag of a device that has finished no
