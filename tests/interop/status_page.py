@@ -162,6 +162,13 @@ def main():
         check(first.updates >= 2, f"the page refreshed by itself ({first.updates} times in 4 s)")
         check(first.connection.startswith("Live"), f"the page says it is live: {first.connection!r}")
         check(first.devices == {"meter1": "up", "plc1": "up"}, f"both devices up: {first.devices}")
+        # Chromium's virtual clock runs a load in well under a second here, less than
+        # meter1's poll: wait until the gateway has polled meter1 again, so the second
+        # load fetches values newer than any the first one showed.
+        polled = {t["tag"]: t["source_timestamp"] for t in http_json(http, "/api/tags?device=meter1")}
+        wait_until(lambda: any(polled.get(t["tag"]) != t["source_timestamp"]
+                               for t in http_json(http, "/api/tags?device=meter1")),
+                   10, "meter1 polled again")
         second = load(http, work)
         changed = [k for k in meter1 if first.tags[k][1][2] != second.tags[k][1][2]]
         check(changed, f"live values: {len(changed)} meter1 values changed between two loads")
