@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::health::{self, Health};
-use crate::modbus::bus::{self, BusHandle, Counters};
+use crate::modbus::bus::{self, BusHandle, BusPlan, Counters};
 use crate::modbus::transport::{Connector, SystemConnector};
 use crate::tags::{DeviceId, DeviceMeta, TagId, TagMeta, TagStore, Value};
 use crate::write::WriteError;
@@ -36,10 +36,16 @@ pub struct Engine {
 
 /// Build the store for a config: every tag `Bad(Waiting)`, ids in config order.
 pub fn build_store(config: &Config) -> TagStore {
+    build_store_on(config, &bus::plan_buses(config))
+}
+
+/// [`build_store`] for buses already planned from `config`: planning reads
+/// every tag into blocks, which the engine does once at start-up.
+fn build_store_on(config: &Config, plans: &[BusPlan]) -> TagStore {
     // The bus each device is polled on, as the engine groups them (serial
     // ports by their canonical path).
     let mut bus_of = vec![String::new(); config.devices.len()];
-    for plan in bus::plan_buses(config) {
+    for plan in plans {
         for d in &plan.devices {
             if let Some(key) = bus_of.get_mut(d.id.index()) {
                 key.clone_from(&plan.key);
@@ -90,9 +96,9 @@ impl Engine {
 
     /// [`Engine::start`] with the device streams `connector` opens.
     pub fn start_with(config: &Config, connector: &Arc<dyn Connector>) -> Engine {
-        let store = Arc::new(build_store(config));
-        let counters = Arc::new(Counters::new(config.devices.len()));
         let plans = bus::plan_buses(config);
+        let store = Arc::new(build_store_on(config, &plans));
+        let counters = Arc::new(Counters::new(config.devices.len()));
         let beats = plans
             .iter()
             .map(|p| {
