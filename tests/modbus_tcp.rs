@@ -192,7 +192,7 @@ order = "CDAB"
     let engine = Engine::start(&cfg);
     let store = engine.store().clone();
     wait_until("every tag good", WAIT, || {
-        store.metas().iter().all(|m| is_good(&store, "d", &m.name))
+        store.tags().all(|(_, m)| is_good(&store, "d", &m.name))
     })
     .await;
     let v = |t| tag(&store, "d", t).0.unwrap();

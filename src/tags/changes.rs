@@ -14,12 +14,14 @@
 //! change undone before it looked (a pulse shorter than the consumer's
 //! period), which is what sampling means.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::Notify;
 
 use super::TagId;
+use super::append::{AppendVec, Full};
+use crate::lock::lock;
 
 /// Consumers one store can track for; the faces are few and fixed.
 pub const MAX_CONSUMERS: usize = 8;
@@ -35,9 +37,9 @@ pub struct TooManyConsumers;
 #[derive(Debug)]
 struct DirtySet {
     /// Bit `i % 64` of word `i / 64`: tag `i` changed.
-    words: Box<[AtomicU64]>,
+    words: AppendVec<AtomicU64>,
     /// Bit `w % 64` of summary word `w / 64`: word `w` may have bits set.
-    summary: Box<[AtomicU64]>,
+    summary: AppendVec<AtomicU64>,
     /// Set by a change, cleared by a drain: something may be waiting.
     pending: AtomicBool,
     wake: Notify,
@@ -49,10 +51,12 @@ impl DirtySet {
     fn all_dirty(tags: usize) -> Self {
         let words = tags.div_ceil(BITS);
         let set = DirtySet {
-            words: (0..words).map(|_| AtomicU64::new(0)).collect(),
-            summary: (0..words.div_ceil(BITS))
-                .map(|_| AtomicU64::new(0))
-                .collect(),
+            words: AppendVec::new((0..words).map(|_| AtomicU64::new(0)).collect()),
+            summary: AppendVec::new(
+                (0..words.div_ceil(BITS))
+                    .map(|_| AtomicU64::new(0))
+                    .collect(),
+            ),
             pending: AtomicBool::new(false),
             wake: Notify::new(),
         };
@@ -60,6 +64,16 @@ impl DirtySet {
             set.mark(i);
         }
         set
+    }
+
+    /// Room for the bits of `tags` tags.
+    fn grow(&self, tags: usize) -> Result<(), Full> {
+        let words = tags.div_ceil(BITS);
+        let more = words.saturating_sub(self.words.len());
+        self.words.extend((0..more).map(|_| AtomicU64::new(0)))?;
+        let more = words.div_ceil(BITS).saturating_sub(self.summary.len());
+        self.summary.extend((0..more).map(|_| AtomicU64::new(0)))?;
+        Ok(())
     }
 
     fn mark(&self, tag: usize) {
@@ -107,19 +121,45 @@ impl DirtySet {
 /// The consumers of one store.
 #[derive(Debug)]
 pub(super) struct ChangeTracker {
-    tags: usize,
     consumers: [OnceLock<Arc<DirtySet>>; MAX_CONSUMERS],
-    registered: AtomicUsize,
+    /// Tags tracked, and consumers registered: a registration and a growth
+    /// take turns, so no consumer is left with too few bits.
+    sizes: Mutex<Sizes>,
+}
+
+#[derive(Debug)]
+struct Sizes {
+    tags: usize,
+    registered: usize,
 }
 
 impl ChangeTracker {
     /// A tracker for `tags` tags and no consumer yet.
     pub(super) fn new(tags: usize) -> Self {
         ChangeTracker {
-            tags,
             consumers: std::array::from_fn(|_| OnceLock::new()),
-            registered: AtomicUsize::new(0),
+            sizes: Mutex::new(Sizes {
+                tags,
+                registered: 0,
+            }),
         }
+    }
+
+    /// Track `added` more tags (ids from the current count on) and mark them
+    /// changed for every consumer, so each reads them once.
+    pub(super) fn grow(&self, added: usize) -> Result<(), Full> {
+        let mut sizes = lock(&self.sizes);
+        let first = sizes.tags;
+        let tags = first + added;
+        for set in self.consumers.iter().filter_map(OnceLock::get) {
+            set.grow(tags)?;
+        }
+        sizes.tags = tags;
+        drop(sizes);
+        for i in first..tags {
+            self.mark(TagId::new(i));
+        }
+        Ok(())
     }
 
     /// Tag `id` changed: tell every consumer.
@@ -135,10 +175,14 @@ impl ChangeTracker {
 
     /// A new consumer, whose first drain yields every tag.
     pub(super) fn register(&self) -> Result<ChangeCursor, TooManyConsumers> {
-        let index = self.registered.fetch_add(1, Ordering::AcqRel);
-        let slot = self.consumers.get(index).ok_or(TooManyConsumers)?;
-        let set = Arc::new(DirtySet::all_dirty(self.tags));
+        let mut sizes = lock(&self.sizes);
+        let slot = self
+            .consumers
+            .get(sizes.registered)
+            .ok_or(TooManyConsumers)?;
+        let set = Arc::new(DirtySet::all_dirty(sizes.tags));
         slot.set(set.clone()).map_err(|_| TooManyConsumers)?;
+        sizes.registered += 1;
         Ok(ChangeCursor { set })
     }
 }
@@ -219,6 +263,21 @@ mod tests {
             tracker.register().unwrap();
         }
         assert!(tracker.register().is_err());
+    }
+
+    #[test]
+    fn grown_tags_are_read_once_by_every_consumer_then_tracked() {
+        let tracker = ChangeTracker::new(10);
+        let before = tracker.register().unwrap();
+        drained(&before);
+        tracker.grow(4100).unwrap();
+        let after = tracker.register().unwrap();
+        assert_eq!(drained(&before), (10..4110).collect::<Vec<_>>());
+        assert_eq!(drained(&after), (0..4110).collect::<Vec<_>>());
+        tracker.mark(TagId::new(4109));
+        tracker.mark(TagId::new(2));
+        assert_eq!(drained(&before), vec![2, 4109]);
+        assert_eq!(drained(&after), vec![2, 4109]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! This module knows no northbound protocol; the Modbus exception code is the
 //! one southbound word it carries, as the cause of a bad quality.
 
+mod append;
 mod changes;
 mod ids;
 mod quality;
@@ -14,5 +15,5 @@ mod value;
 pub use changes::{ChangeCursor, MAX_CONSUMERS, TooManyConsumers};
 pub use ids::{DeviceId, TagId};
 pub use quality::{BadCause, Quality, exceeds_deadband, quality_after_failure};
-pub use store::{DeviceMeta, DeviceStatus, TagMeta, TagSnapshot, TagStore};
+pub use store::{DeviceMeta, DeviceStatus, Full, TagMeta, TagSnapshot, TagStore};
 pub use value::{DataType, Kind, Value, WordOrder};

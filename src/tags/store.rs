@@ -2,8 +2,11 @@
 //! device its live status; and change tracking for the faces that forward
 //! changes (see `changes`).
 //!
-//! Built once at start-up from the validated config and never grows: tag ids
-//! are indexes, so northbound consumers (HTTP, OPC UA, metrics) can keep them.
+//! Built at start-up from the validated config; a reload appends devices
+//! and removes others, and never moves or reuses an id: tag ids are indexes,
+//! so northbound consumers (HTTP, OPC UA, metrics) can keep them. A removed
+//! device's ids stay behind as tombstones (its tags read as unknown), which a
+//! restart clears: reloads are a commissioning engineer's, a few a day.
 //!
 //! Invariants:
 //! - a tag that was never polled is `Bad(Waiting)` with no value;
@@ -18,11 +21,14 @@
 //!   marked after its new state is stored, so a consumer that finds the mark
 //!   reads that state or a later one.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use super::append::AppendVec;
+pub use super::append::Full;
 use super::changes::{ChangeCursor, ChangeTracker, TooManyConsumers};
 use super::quality::{aged, exceeds_deadband, quality_after_failure, unconfirmed_after};
 use super::{BadCause, DataType, DeviceId, Quality, TagId, Value};
@@ -116,20 +122,61 @@ struct DeviceSlot {
     status: Mutex<DeviceStatus>,
     /// This device's tag ids (tags are stored device by device).
     tags: std::ops::Range<usize>,
+    /// Set once by a reload that dropped the device: its ids are tombstones.
+    removed: AtomicBool,
 }
 
-/// Latest value, quality and timestamps of every tag, fixed at start-up.
+impl DeviceSlot {
+    fn new(meta: DeviceMeta, tags: std::ops::Range<usize>) -> Self {
+        DeviceSlot {
+            meta,
+            status: Mutex::new(DeviceStatus::default()),
+            tags,
+            removed: AtomicBool::new(false),
+        }
+    }
+
+    fn live(&self) -> bool {
+        !self.removed.load(Ordering::Acquire)
+    }
+}
+
+/// A tag's description and state side by side: appended together, so a
+/// reader that finds one finds the other.
+struct TagSlot {
+    meta: TagMeta,
+    state: Mutex<TagState>,
+}
+
+impl TagSlot {
+    fn waiting(meta: TagMeta) -> Self {
+        TagSlot {
+            meta,
+            state: Mutex::new(TagState {
+                value: None,
+                quality: Quality::Bad(BadCause::Waiting),
+                source_time: None,
+                changed_at: None,
+                last_good: None,
+                exact_next: false,
+            }),
+        }
+    }
+}
+
+/// Latest value, quality and timestamps of every tag.
 pub struct TagStore {
-    metas: Vec<TagMeta>,
-    states: Vec<Mutex<TagState>>,
-    devices: Vec<DeviceSlot>,
+    tags: AppendVec<TagSlot>,
+    devices: AppendVec<DeviceSlot>,
     changes: ChangeTracker,
+    /// One device added or removed at a time.
+    reshape: Mutex<()>,
 }
 
 impl std::fmt::Debug for TagStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TagStore")
-            .field("tags", &self.metas.len())
+            .field("tags", &self.tags.len())
             .field("devices", &self.devices.len())
             .finish_non_exhaustive()
     }
@@ -139,79 +186,101 @@ impl TagStore {
     /// A store for these devices and tags, every tag `Bad(Waiting)`.
     pub fn new(devices: Vec<DeviceMeta>, tags: Vec<TagMeta>) -> Self {
         let changes = ChangeTracker::new(tags.len());
-        let states = tags
-            .iter()
-            .map(|_| {
-                Mutex::new(TagState {
-                    value: None,
-                    quality: Quality::Bad(BadCause::Waiting),
-                    source_time: None,
-                    changed_at: None,
-                    last_good: None,
-                    exact_next: false,
-                })
-            })
-            .collect();
         let devices = devices
             .into_iter()
             .enumerate()
             .map(|(i, meta)| {
                 let first = tags.partition_point(|t| t.device.index() < i);
                 let end = tags.partition_point(|t| t.device.index() <= i);
-                DeviceSlot {
-                    meta,
-                    status: Mutex::new(DeviceStatus::default()),
-                    tags: first..end.max(first),
-                }
+                DeviceSlot::new(meta, first..end.max(first))
             })
             .collect();
         TagStore {
-            metas: tags,
-            states,
-            devices,
+            tags: AppendVec::new(tags.into_iter().map(TagSlot::waiting).collect()),
+            devices: AppendVec::new(devices),
             changes,
+            reshape: Mutex::new(()),
         }
     }
 
-    /// Number of tags.
+    /// Add a device and its tags (their `device` is set here), every tag
+    /// `Bad(Waiting)`, after every id given so far; each consumer that tracks
+    /// changes reads the new tags once.
+    pub fn add_device(&self, meta: DeviceMeta, tags: Vec<TagMeta>) -> Result<DeviceId, Full> {
+        let _one_reshape = lock(&self.reshape);
+        let device = DeviceId::new(self.devices.len());
+        let first = self.tags.len();
+        let count = tags.len();
+        // The device first: a reader that finds a new tag finds its device.
+        self.devices
+            .extend([DeviceSlot::new(meta, first..first + count)])?;
+        self.tags.extend(tags.into_iter().map(|mut t| {
+            t.device = device;
+            TagSlot::waiting(t)
+        }))?;
+        self.changes.grow(count)?;
+        Ok(device)
+    }
+
+    /// Remove a device: its tags read as unknown from now on (`meta` and
+    /// `snapshot` are `None`) and are marked changed, so a consumer that
+    /// tracks changes finds them gone. False when it was not there.
+    pub fn remove_device(&self, device: DeviceId) -> bool {
+        let _one_reshape = lock(&self.reshape);
+        let Some(slot) = self.devices.get(device.index()) else {
+            return false;
+        };
+        if slot.removed.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        for i in slot.tags.clone() {
+            self.changes.mark(TagId::new(i));
+        }
+        true
+    }
+
+    /// The slot of a tag of a device that is still there.
+    fn live_tag(&self, id: TagId) -> Option<(&TagSlot, &DeviceSlot)> {
+        let tag = self.tags.get(id.index())?;
+        let device = self.devices.get(tag.meta.device.index())?;
+        device.live().then_some((tag, device))
+    }
+
+    /// Number of tag ids given so far, removed ones included: every id is
+    /// below it.
     pub fn len(&self) -> usize {
-        self.metas.len()
+        self.tags.len()
     }
 
     /// True when the store has no tags.
     pub fn is_empty(&self) -> bool {
-        self.metas.is_empty()
+        self.tags.len() == 0
     }
 
-    /// Every tag's static description, indexed by `TagId`.
-    pub fn metas(&self) -> &[TagMeta] {
-        &self.metas
-    }
-
-    /// Every tag with its id, in id order.
+    /// Every tag with its id, in id order, without removed ones.
     pub fn tags(&self) -> impl Iterator<Item = (TagId, &TagMeta)> {
-        self.metas
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (TagId::new(i), m))
+        (0..self.tags.len()).filter_map(|i| {
+            let id = TagId::new(i);
+            self.live_tag(id).map(|(t, _)| (id, &t.meta))
+        })
     }
 
-    /// The static description of a tag.
+    /// The static description of a tag; `None` for an unknown or removed id.
     pub fn meta(&self, id: TagId) -> Option<&TagMeta> {
-        self.metas.get(id.index())
+        self.live_tag(id).map(|(t, _)| &t.meta)
     }
 
-    /// Every device id, in config order.
-    pub fn devices(&self) -> impl Iterator<Item = DeviceId> + use<> {
-        (0..self.devices.len()).map(DeviceId::new)
+    /// Every device id, in config order, without removed ones.
+    pub fn devices(&self) -> impl Iterator<Item = DeviceId> {
+        (0..self.devices.len())
+            .filter(|i| self.devices.get(*i).is_some_and(DeviceSlot::live))
+            .map(DeviceId::new)
     }
 
     /// Find a tag by device and tag name.
     pub fn find(&self, device: &str, tag: &str) -> Option<TagId> {
-        self.metas
-            .iter()
-            .position(|m| &*m.name == tag && self.device_name(m.device) == device)
-            .map(TagId::new)
+        let device = self.devices().find(|d| self.device_name(*d) == device)?;
+        self.find_in(device, tag)
     }
 
     /// A copy of one tag's state as of now; `None` for an unknown id.
@@ -222,11 +291,11 @@ impl TagStore {
     /// A copy of one tag's state as of `now` (one instant for a whole scrape):
     /// a value no poll confirmed for too long reads as aged (`quality::aged`).
     pub fn snapshot_at(&self, id: TagId, now: Instant) -> Option<TagSnapshot> {
-        let meta = self.metas.get(id.index())?;
-        let state = lock(self.states.get(id.index())?);
+        let (tag, device) = self.live_tag(id)?;
+        let state = lock(&tag.state);
         Some(TagSnapshot {
             value: state.value.clone(),
-            quality: self.aged_quality(meta, &state, now),
+            quality: aged_quality(device, &state, now),
             source_time: state.source_time,
             changed_at: state.changed_at,
         })
@@ -235,22 +304,8 @@ impl TagStore {
     /// Only the quality of [`TagStore::snapshot_at`], without copying the
     /// value: for counting and filtering every tag of a large store.
     pub fn quality_at(&self, id: TagId, now: Instant) -> Option<Quality> {
-        let meta = self.metas.get(id.index())?;
-        let state = lock(self.states.get(id.index())?);
-        Some(self.aged_quality(meta, &state, now))
-    }
-
-    fn aged_quality(&self, meta: &TagMeta, state: &TagState, now: Instant) -> Quality {
-        match self.devices.get(meta.device.index()) {
-            Some(d) => aged(
-                state.quality,
-                state.last_good,
-                now,
-                d.meta.stale_after,
-                d.meta.poll,
-            ),
-            None => state.quality,
-        }
+        let (tag, device) = self.live_tag(id)?;
+        Some(aged_quality(device, &lock(&tag.state), now))
     }
 
     /// Store the aged quality of every tag of a device that has finished no
@@ -258,7 +313,7 @@ impl TagStore {
     /// changed, so that a face that forwards changes (a subscription) hears
     /// of a stalled bus too. Cheap when every device is on time: one check each.
     pub fn age(&self, now: Instant) {
-        for d in &self.devices {
+        for d in self.devices.iter().filter(|d| d.live()) {
             let last_cycle = lock(&d.status).last_cycle;
             let doubt = unconfirmed_after(d.meta.stale_after, d.meta.poll);
             let Some(at) = last_cycle else { continue };
@@ -266,11 +321,11 @@ impl TagStore {
                 continue;
             }
             for i in d.tags.clone() {
-                let Some(slot) = self.states.get(i) else {
+                let Some(slot) = self.tags.get(i) else {
                     continue;
                 };
                 let changed = {
-                    let mut state = lock(slot);
+                    let mut state = lock(&slot.state);
                     let quality = aged(
                         state.quality,
                         state.last_good,
@@ -322,12 +377,12 @@ impl TagStore {
         now: Instant,
         exact: bool,
     ) {
-        let (Some(slot), Some(meta)) = (self.states.get(id.index()), self.metas.get(id.index()))
-        else {
+        let Some((slot, _)) = self.live_tag(id) else {
             return;
         };
+        let meta = &slot.meta;
         let changed = {
-            let mut state = lock(slot);
+            let mut state = lock(&slot.state);
             let after_write = std::mem::replace(&mut state.exact_next, exact);
             let exact_now = exact || after_write;
             let changed = state.quality != Quality::Good
@@ -352,16 +407,12 @@ impl TagStore {
 
     /// Record a failed poll of the tag: uncertain while the last value is fresh, else bad.
     pub fn set_failed(&self, id: TagId, cause: BadCause, at: SystemTime, now: Instant) {
-        let (Some(slot), Some(meta)) = (self.states.get(id.index()), self.metas.get(id.index()))
-        else {
+        let Some((slot, device)) = self.live_tag(id) else {
             return;
         };
-        let stale_after = self
-            .devices
-            .get(meta.device.index())
-            .map_or(Duration::ZERO, |d| d.meta.stale_after);
+        let stale_after = device.meta.stale_after;
         let changed = {
-            let mut state = lock(slot);
+            let mut state = lock(&slot.state);
             let quality = quality_after_failure(
                 state.value.is_some(),
                 state.last_good,
@@ -392,7 +443,8 @@ impl TagStore {
         self.device_meta(device).map_or("", |m| m.name.as_str())
     }
 
-    /// The ids of one device's tags, in order (tags are stored device by device).
+    /// The ids of one device's tags, in order (tags are stored device by
+    /// device); a removed device's too, for a consumer forgetting them.
     pub fn device_tags(&self, device: DeviceId) -> impl Iterator<Item = TagId> + use<> {
         self.devices
             .get(device.index())
@@ -406,29 +458,42 @@ impl TagStore {
             .find(|id| self.meta(*id).is_some_and(|m| &*m.name == tag))
     }
 
-    /// Static description of a device.
-    pub fn device_meta(&self, device: DeviceId) -> Option<&DeviceMeta> {
-        self.devices.get(device.index()).map(|d| &d.meta)
+    fn live_device(&self, device: DeviceId) -> Option<&DeviceSlot> {
+        self.devices.get(device.index()).filter(|d| d.live())
     }
 
-    /// Number of devices.
+    /// Static description of a device; `None` once removed.
+    pub fn device_meta(&self, device: DeviceId) -> Option<&DeviceMeta> {
+        self.live_device(device).map(|d| &d.meta)
+    }
+
+    /// Number of device ids given so far, removed ones included.
     pub fn device_count(&self) -> usize {
         self.devices.len()
     }
 
     /// A copy of a device's live status.
     pub fn device_status(&self, device: DeviceId) -> Option<DeviceStatus> {
-        self.devices
-            .get(device.index())
-            .map(|d| lock(&d.status).clone())
+        self.live_device(device).map(|d| lock(&d.status).clone())
     }
 
     /// Update a device's live status in place.
     pub fn update_device(&self, device: DeviceId, f: impl FnOnce(&mut DeviceStatus)) {
-        if let Some(d) = self.devices.get(device.index()) {
+        if let Some(d) = self.live_device(device) {
             f(&mut lock(&d.status));
         }
     }
+}
+
+/// A tag's quality as of `now`, aged by its device's timing.
+fn aged_quality(device: &DeviceSlot, state: &TagState, now: Instant) -> Quality {
+    aged(
+        state.quality,
+        state.last_good,
+        now,
+        device.meta.stale_after,
+        device.meta.poll,
+    )
 }
 
 #[cfg(test)]
@@ -546,6 +611,87 @@ mod tests {
         assert_eq!(store.snapshot(T0).unwrap().value, Some(Value::F64(95.0)));
         store.set_good(T0, Value::F64(96.0), SystemTime::now(), now);
         assert_eq!(store.snapshot(T0).unwrap().value, Some(Value::F64(95.0)));
+    }
+
+    fn device(name: &str) -> DeviceMeta {
+        DeviceMeta {
+            polled: true,
+            name: name.into(),
+            poll: Duration::from_secs(1),
+            stale_after: Duration::from_secs(3),
+            bus: "tcp://127.0.0.1:502".into(),
+        }
+    }
+
+    fn tag(name: &str) -> TagMeta {
+        TagMeta {
+            // Set by `add_device`.
+            device: DeviceId::new(usize::MAX),
+            name: name.into(),
+            data_type: DataType::U16,
+            unit: None,
+            description: None,
+            writable: false,
+            deadband: None,
+        }
+    }
+
+    #[test]
+    fn an_added_device_gets_new_ids_and_the_old_ones_keep_their_state() {
+        let store = store_with_one_tag(None);
+        let cursor = store.track_changes().unwrap();
+        drained(&cursor);
+        let now = Instant::now();
+        store.set_good(T0, Value::F64(7.0), SystemTime::now(), now);
+        drained(&cursor);
+        let added = store
+            .add_device(device("e"), vec![tag("a"), tag("b")])
+            .unwrap();
+        assert_eq!(added, DeviceId::new(1));
+        let a = store.find("e", "a").unwrap();
+        let b = store.find("e", "b").unwrap();
+        assert_eq!((a, b), (TagId::new(1), TagId::new(2)));
+        assert_eq!(store.meta(b).unwrap().device, added);
+        assert_eq!(store.device_tags(added).collect::<Vec<_>>(), vec![a, b]);
+        assert_eq!(drained(&cursor), vec![a, b], "the new tags are read once");
+        assert_eq!(
+            store.snapshot(a).unwrap().quality,
+            Quality::Bad(BadCause::Waiting)
+        );
+        assert_eq!(store.snapshot(T0).unwrap().value, Some(Value::F64(7.0)));
+        store.set_good(b, Value::U16(3), SystemTime::now(), now);
+        assert_eq!(drained(&cursor), vec![b]);
+        assert_eq!(store.len(), 3);
+        assert_eq!(store.devices().count(), 2);
+    }
+
+    #[test]
+    fn a_removed_device_reads_as_unknown_and_its_ids_are_not_reused() {
+        let store = store_with_one_tag(None);
+        let cursor = store.track_changes().unwrap();
+        let e = store.add_device(device("e"), vec![tag("a")]).unwrap();
+        drained(&cursor);
+        assert!(store.remove_device(DeviceId::new(0)));
+        assert!(!store.remove_device(DeviceId::new(0)), "once only");
+        assert_eq!(drained(&cursor), vec![T0], "consumers hear of the removal");
+        assert!(store.meta(T0).is_none());
+        assert!(store.snapshot(T0).is_none());
+        assert!(store.device_meta(DeviceId::new(0)).is_none());
+        assert!(store.find("d", "t").is_none());
+        assert_eq!(store.devices().collect::<Vec<_>>(), vec![e]);
+        assert_eq!(
+            store.tags().map(|(id, _)| id).collect::<Vec<_>>(),
+            vec![TagId::new(1)]
+        );
+        store.set_good(T0, Value::F64(1.0), SystemTime::now(), Instant::now());
+        assert!(
+            drained(&cursor).is_empty(),
+            "a write to a removed tag is dropped"
+        );
+        // The same name again is a new device with new ids.
+        let again = store.add_device(device("d"), vec![tag("t")]).unwrap();
+        assert_eq!(again, DeviceId::new(2));
+        assert_eq!(store.find("d", "t"), Some(TagId::new(2)));
     }
 
     #[test]
