@@ -21,9 +21,11 @@
 //!   edge node; [`http`]: `/metrics`, health probes and the JSON API.
 //! - [`sim`]: the built-in Modbus simulator, the demo default and the test peer.
 //! - [`app`]: one file per CLI command; `main.rs` only parses arguments.
-//! - [`lock`]: the one poison-tolerant mutex lock.
+//! - [`lock`]: the one poison-tolerant mutex lock; [`append`]: the append-only
+//!   vector the store, the counters and the bus heartbeats grow in on a reload.
 
 pub mod app;
+pub mod append;
 pub mod config;
 pub mod engine;
 pub mod health;

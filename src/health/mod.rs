@@ -13,7 +13,7 @@
 //! `/healthz` and the systemd watchdog both ask `liveness`, so systemd restarts
 //! exactly the gateway that `/healthz` calls unhealthy.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ mod reload;
 pub use mqtt::{MESSAGE_TYPES, MqttState, MqttStats, WriteOutcome};
 pub use reload::ReloadStats;
 
+use crate::append::{AppendVec, Full};
 use crate::config::DeviceConfig;
 use crate::lock::lock;
 use crate::tags::TagStore;
@@ -40,7 +41,26 @@ pub struct BusBeat {
     /// Milliseconds since `Health::started` until which the bus counts as
     /// beating: its last beat, or the end of the idle time it announced.
     last: AtomicU64,
-    limit: Duration,
+    /// The liveness limit in milliseconds: a reload that changes the bus's
+    /// devices changes it.
+    limit_ms: AtomicU64,
+    /// The bus was stopped by a reload: it no longer beats, and need not.
+    retired: AtomicBool,
+}
+
+impl BusBeat {
+    fn new(key: String, limit: Duration, last: u64) -> Self {
+        BusBeat {
+            key,
+            last: AtomicU64::new(last),
+            limit_ms: AtomicU64::new(millis(limit)),
+            retired: AtomicBool::new(false),
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Shared health state: bus heartbeats, readiness grace, northbound session count.
@@ -48,7 +68,7 @@ pub struct BusBeat {
 pub struct Health {
     started: Instant,
     ready_grace: Duration,
-    buses: Vec<BusBeat>,
+    buses: AppendVec<BusBeat>,
     /// Server tasks that ended (`watch`): the gateway no longer serves them.
     stopped: Mutex<Vec<&'static str>>,
     /// Open OPC UA sessions; the OPC UA server updates it, `/metrics` reports it.
@@ -85,14 +105,12 @@ impl Health {
         Health {
             started: Instant::now(),
             ready_grace,
-            buses: buses
-                .into_iter()
-                .map(|(key, limit)| BusBeat {
-                    key,
-                    last: AtomicU64::new(0),
-                    limit,
-                })
-                .collect(),
+            buses: AppendVec::new(
+                buses
+                    .into_iter()
+                    .map(|(key, limit)| BusBeat::new(key, limit, 0))
+                    .collect(),
+            ),
             stopped: Mutex::new(Vec::new()),
             opcua_sessions: AtomicU64::new(0),
             mqtt: MqttStats::default(),
@@ -119,7 +137,30 @@ impl Health {
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+        millis(self.started.elapsed())
+    }
+
+    /// Watch a bus a reload started; returns its slot for `beat`. It counts
+    /// as having beaten now.
+    pub fn add_bus(&self, key: String, limit: Duration) -> Result<usize, Full> {
+        let slot = self
+            .buses
+            .extend([BusBeat::new(key, limit, self.now_ms())])?;
+        Ok(slot.start)
+    }
+
+    /// Stop watching a bus a reload stopped.
+    pub fn retire_bus(&self, bus: usize) {
+        if let Some(b) = self.buses.get(bus) {
+            b.retired.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// A new liveness limit for a bus whose devices a reload changed.
+    pub fn set_limit(&self, bus: usize, limit: Duration) {
+        if let Some(b) = self.buses.get(bus) {
+            b.limit_ms.store(millis(limit), Ordering::Relaxed);
+        }
     }
 
     /// Record that bus `bus` made progress.
@@ -146,12 +187,16 @@ impl Health {
             return Err(format!("the {name} stopped"));
         }
         let now = self.now_ms();
-        for b in &self.buses {
+        for b in self.buses.iter() {
+            if b.retired.load(Ordering::Relaxed) {
+                continue;
+            }
             let silent = Duration::from_millis(now.saturating_sub(b.last.load(Ordering::Relaxed)));
-            if silent > b.limit {
+            let limit = Duration::from_millis(b.limit_ms.load(Ordering::Relaxed));
+            if silent > limit {
                 return Err(format!(
-                    "bus {} made no progress for {silent:?} (limit {:?})",
-                    b.key, b.limit
+                    "bus {} made no progress for {silent:?} (limit {limit:?})",
+                    b.key
                 ));
             }
         }
@@ -185,6 +230,27 @@ impl Health {
 mod tests {
     use super::*;
     use crate::tags::DeviceId;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retired_bus_need_not_beat_and_an_added_one_must() {
+        let health = Health::new(
+            vec![("tcp://a".into(), Duration::from_secs(12))],
+            Duration::from_secs(30),
+        );
+        let added = health.add_bus("tcp://b".into(), Duration::from_secs(5)).unwrap();
+        assert_eq!(added, 1);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        health.beat(0);
+        assert!(health.liveness().is_ok(), "an added bus counts as beating when added");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let err = health.liveness().unwrap_err();
+        assert!(err.contains("tcp://b"), "{err}");
+        health.retire_bus(added);
+        assert!(health.liveness().is_ok());
+        health.set_limit(0, Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(health.liveness().unwrap_err().contains("tcp://a"));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_bus_that_stops_beating_fails_liveness_after_its_limit() {

@@ -51,7 +51,7 @@ pub enum LinkError {
 pub type Reply = Result<Result<Response, ExceptionCode>, LinkError>;
 
 /// Where a link goes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Tcp(String),
     Rtu {

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::Notify;
 
 use super::TagId;
-use super::append::{AppendVec, Full};
+use crate::append::{AppendVec, Full};
 use crate::lock::lock;
 
 /// Consumers one store can track for; the faces are few and fixed.

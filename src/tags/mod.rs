@@ -5,7 +5,6 @@
 //! This module knows no northbound protocol; the Modbus exception code is the
 //! one southbound word it carries, as the cause of a bad quality.
 
-mod append;
 mod changes;
 mod ids;
 mod quality;

@@ -27,11 +27,11 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::append::AppendVec;
-pub use super::append::Full;
 use super::changes::{ChangeCursor, ChangeTracker, TooManyConsumers};
 use super::quality::{aged, exceeds_deadband, quality_after_failure, unconfirmed_after};
 use super::{BadCause, DataType, DeviceId, Quality, TagId, Value};
+use crate::append::AppendVec;
+pub use crate::append::Full;
 use crate::lock::lock;
 
 /// Static description of a tag: what consumers need to present it.
@@ -254,7 +254,7 @@ impl TagStore {
 
     /// True when the store has no tags.
     pub fn is_empty(&self) -> bool {
-        self.tags.len() == 0
+        self.tags.is_empty()
     }
 
     /// Every tag with its id, in id order, without removed ones.

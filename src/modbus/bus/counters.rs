@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio_modbus::prelude::Request;
 
+use crate::append::{AppendVec, Full};
 use crate::modbus::protocol::{ExceptionCode, exception_number};
 use crate::tags::DeviceId;
 
@@ -252,18 +253,27 @@ impl DeviceCounters {
     }
 }
 
-/// The counters of every device, indexed by device id; fixed at start-up.
+/// The counters of every device, indexed by device id: one per device the
+/// store ever gave an id, a reload's new devices appended.
 #[derive(Debug)]
 pub struct Counters {
-    devices: Box<[DeviceCounters]>,
+    devices: AppendVec<DeviceCounters>,
 }
 
 impl Counters {
     /// Zeroed counters for `devices` devices.
     pub fn new(devices: usize) -> Self {
         Counters {
-            devices: (0..devices).map(|_| DeviceCounters::default()).collect(),
+            devices: AppendVec::new((0..devices).map(|_| DeviceCounters::default()).collect()),
         }
+    }
+
+    /// Zeroed counters for every device id below `devices` that has none yet.
+    pub fn cover(&self, devices: usize) -> Result<(), Full> {
+        let missing = devices.saturating_sub(self.devices.len());
+        self.devices
+            .extend((0..missing).map(|_| DeviceCounters::default()))
+            .map(|_| ())
     }
 
     /// One device's counters; `None` for an unknown device.

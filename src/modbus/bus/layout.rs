@@ -90,11 +90,14 @@ pub struct BusPlan {
 /// Serial ports are compared by their canonical path, so a by-id symlink and
 /// the tty it points at are one bus.
 pub fn plan_buses(config: &Config) -> Vec<BusPlan> {
-    plan_buses_with(config, |port| {
-        std::fs::canonicalize(port)
-            .ok()
-            .map(|p| p.display().to_string())
-    })
+    plan_buses_with(config, canonical_port)
+}
+
+/// The path a serial port's name leads to (a by-id symlink resolved).
+pub fn canonical_port(port: &str) -> Option<String> {
+    std::fs::canonicalize(port)
+        .ok()
+        .map(|p| p.display().to_string())
 }
 
 /// `plan_buses` with the port resolution given: pure, for tests.
@@ -107,29 +110,40 @@ pub fn plan_buses_with(
     for (id, dev) in config.devices.iter().enumerate() {
         let plan = DevicePlan::new(DeviceId::new(id), dev, TagId::new(next_tag));
         next_tag += dev.tags.len();
-        let key = match &dev.transport {
-            Transport::Rtu { port, .. } => canonical_port(port)
-                .map_or_else(|| dev.transport.bus_key(), |p| format!("rtu://{p}")),
-            Transport::Tcp { .. } => dev.transport.bus_key(),
-        };
+        let key = bus_key(dev, &canonical_port);
         if let Some(bus) = buses.iter_mut().find(|b| b.key == key) {
             bus.devices.push(plan);
         } else {
-            let target = match &dev.transport {
-                Transport::Tcp { endpoint } => Target::Tcp(endpoint.clone()),
-                Transport::Rtu { port, serial } => Target::Rtu {
-                    port: port.clone(),
-                    serial: *serial,
-                },
-            };
             buses.push(BusPlan {
                 key,
-                target,
+                target: bus_target(dev),
                 devices: vec![plan],
             });
         }
     }
     buses
+}
+
+/// The bus a device is polled on: devices with the same key share a link.
+pub fn bus_key(dev: &DeviceConfig, canonical_port: impl Fn(&str) -> Option<String>) -> String {
+    match &dev.transport {
+        Transport::Rtu { port, .. } => {
+            canonical_port(port).map_or_else(|| dev.transport.bus_key(), |p| format!("rtu://{p}"))
+        }
+        Transport::Tcp { .. } => dev.transport.bus_key(),
+    }
+}
+
+/// The link a bus opens, from the first of its devices (the serial settings
+/// of a port are its first device's).
+pub fn bus_target(dev: &DeviceConfig) -> Target {
+    match &dev.transport {
+        Transport::Tcp { endpoint } => Target::Tcp(endpoint.clone()),
+        Transport::Rtu { port, serial } => Target::Rtu {
+            port: port.clone(),
+            serial: *serial,
+        },
+    }
 }
 
 #[cfg(test)]

@@ -22,12 +22,17 @@
 //! poll request attempt, never for a write, so a bus that stops polling (wedged,
 //! or starved) stops beating.
 //!
+//! Reload: devices are added to and removed from a running bus between two
+//! cycles (`reshape`), so the other devices on it keep their rhythm and the
+//! connection.
+//!
 //! Files: `layout` plans buses and blocks (pure), `poll` runs a device's cycle,
-//! `write` is the write path.
+//! `write` is the write path, `reshape` the reload of a bus's devices.
 
 mod counters;
 mod layout;
 mod poll;
+mod reshape;
 mod write;
 
 use std::sync::Arc;
@@ -38,7 +43,10 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
 pub use counters::{Counters, DeviceCounters, Function, Histogram, Outcome, POLL_BUCKETS};
-pub use layout::{BusPlan, DevicePlan, plan_buses, plan_buses_with};
+pub use layout::{
+    BusPlan, DevicePlan, bus_key, bus_target, canonical_port, plan_buses, plan_buses_with,
+};
+pub use reshape::Reshape;
 
 use super::link::{Link, Target};
 use super::transport::Connector;
@@ -83,9 +91,17 @@ pub const WRITE_ANSWER_GRACE: Duration = Duration::from_millis(50);
 #[derive(Debug, Clone)]
 pub struct BusHandle {
     tx: mpsc::Sender<Command>,
+    /// Reloads are rare and must not be refused for a full write queue.
+    reshape: mpsc::UnboundedSender<Reshape>,
 }
 
 impl BusHandle {
+    /// Change the bus's devices before its next cycle; false when the bus
+    /// task has ended.
+    pub fn reshape(&self, change: Reshape) -> bool {
+        self.reshape.send(change).is_ok()
+    }
+
     /// Write a tag through this bus and wait for the device's answer, at
     /// most until `deadline` (plus `WRITE_ANSWER_GRACE`); returns the value
     /// now in the store.
@@ -130,8 +146,11 @@ pub fn spawn(
     connector: Arc<dyn Connector>,
 ) -> (BusHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-    let task = tokio::spawn(Bus::new(plan, store, counters, rx, health, index, connector).run());
-    (BusHandle { tx }, task)
+    let (reshape, reshapes) = mpsc::unbounded_channel();
+    let mut bus = Bus::new(plan, store, counters, rx, health, index, connector);
+    bus.reshapes = Some(reshapes);
+    let task = tokio::spawn(bus.run());
+    (BusHandle { tx, reshape }, task)
 }
 
 struct DeviceRun {
@@ -165,6 +184,19 @@ struct SplitState {
 const MERGE_BACKOFF_CAP: u32 = 64;
 
 impl DeviceRun {
+    /// A device to poll, due at `now`.
+    fn new(plan: DevicePlan, now: Instant) -> Self {
+        DeviceRun {
+            plan,
+            next_due: now,
+            consecutive_timeouts: 0,
+            demoted_until: None,
+            was_up: None,
+            overrunning: false,
+            splits: SplitState::default(),
+        }
+    }
+
     /// A demoted device stays on its poll rhythm (without I/O, see `poll_device`)
     /// so that its tags age from uncertain to bad on time.
     fn due(&self) -> Instant {
@@ -186,6 +218,8 @@ struct Bus {
     index: usize,
     /// Writes sent since the last poll request (`WRITES_BETWEEN_POLLS`).
     writes_since_poll: u32,
+    /// Device changes from a reload; `None` once every sender is gone.
+    reshapes: Option<mpsc::UnboundedReceiver<Reshape>>,
 }
 
 impl Bus {
@@ -206,27 +240,14 @@ impl Bus {
             },
             |d| d.config.backoff,
         );
-        let pause_after_connect = plan
-            .devices
-            .iter()
-            .map(|d| d.config.pause_after_connect)
-            .max()
-            .unwrap_or_default();
         let now = Instant::now();
-        let devices = plan
+        let devices: Vec<DeviceRun> = plan
             .devices
             .into_iter()
             .filter(|d| !d.blocks.is_empty())
-            .map(|plan| DeviceRun {
-                plan,
-                next_due: now,
-                consecutive_timeouts: 0,
-                demoted_until: None,
-                was_up: None,
-                overrunning: false,
-                splits: SplitState::default(),
-            })
+            .map(|plan| DeviceRun::new(plan, now))
             .collect();
+        let pause_after_connect = reshape::pause_after_connect(&devices);
         Bus {
             key: plan.key,
             rtu,
@@ -239,6 +260,7 @@ impl Bus {
             health,
             index,
             writes_since_poll: 0,
+            reshapes: None,
         }
     }
 
@@ -267,6 +289,10 @@ impl Bus {
                 cmd = self.rx.recv(), if writes_may_go => match cmd {
                     Some(cmd) => self.handle(cmd).await,
                     None => break,
+                },
+                change = reshape::next(self.reshapes.as_mut()), if self.reshapes.is_some() => match change {
+                    Some(change) => self.reshape(change),
+                    None => self.reshapes = None,
                 },
                 () = sleep_until(due) => {
                     if let Some(index) = index {

@@ -1,7 +1,7 @@
 //! An append-only vector that readers index without a lock while a writer
-//! appends: the tag store's tags and devices, which a reload may add to but
-//! never moves, so an index handed out stays valid and `&T` stays borrowed
-//! from the store for as long as the store lives.
+//! appends: the tag store's tags and devices, the request counters and the
+//! bus heartbeats, which a reload may add to but never moves, so an index
+//! handed out stays valid and `&T` stays borrowed for as long as the owner lives.
 //!
 //! The items the vector starts with are one plain slice (the config read at
 //! start-up costs nothing extra); appended items go into segments of doubling
@@ -25,7 +25,7 @@ const GROWN_SEGMENTS: usize = 40;
 pub struct Full;
 
 /// Items at fixed indexes, read lock-free, appended in batches.
-pub(super) struct AppendVec<T> {
+pub struct AppendVec<T> {
     initial: Box<[T]>,
     grown: [OnceLock<Box<[OnceLock<T>]>>; GROWN_SEGMENTS],
     /// Items readers may see: an appended batch is published once whole.
@@ -36,7 +36,7 @@ pub(super) struct AppendVec<T> {
 
 impl<T> AppendVec<T> {
     /// A vector holding `initial`.
-    pub(super) fn new(initial: Vec<T>) -> Self {
+    pub fn new(initial: Vec<T>) -> Self {
         let initial = initial.into_boxed_slice();
         AppendVec {
             len: AtomicUsize::new(initial.len()),
@@ -47,12 +47,17 @@ impl<T> AppendVec<T> {
     }
 
     /// Number of items: every index below it holds one.
-    pub(super) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.len.load(Ordering::Acquire)
     }
 
+    /// True when the vector holds no item.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The item at `index`, if there is one yet.
-    pub(super) fn get(&self, index: usize) -> Option<&T> {
+    pub fn get(&self, index: usize) -> Option<&T> {
         if let Some(item) = self.initial.get(index) {
             return Some(item);
         }
@@ -64,13 +69,13 @@ impl<T> AppendVec<T> {
     }
 
     /// Every item, in index order, as of the call.
-    pub(super) fn iter(&self) -> impl Iterator<Item = &T> {
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
         (0..self.len()).filter_map(|i| self.get(i))
     }
 
     /// Append `items` and publish them together: readers see none of them
     /// until all are in. Returns their indexes.
-    pub(super) fn extend(
+    pub fn extend(
         &self,
         items: impl IntoIterator<Item = T>,
     ) -> Result<std::ops::Range<usize>, Full> {

@@ -5,19 +5,26 @@
 //! reads and the `Engine` for writes (`write_id`); they never talk to a bus
 //! task directly.
 
+mod buses;
+mod reshape;
+
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::config::Config;
+use crate::config::{Config, DeviceConfig, TagConfig};
 use crate::health::{self, Health};
-use crate::modbus::bus::{self, BusHandle, BusPlan, Counters};
+use crate::lock::lock;
+use crate::modbus::bus::{self, BusPlan, Counters};
 use crate::modbus::transport::{Connector, SystemConnector};
 use crate::tags::{DeviceId, DeviceMeta, TagId, TagMeta, TagStore, Value};
 use crate::write::WriteError;
+
+use buses::{Buses, RunningBus};
+pub use reshape::{ReshapeError, Reshaped};
 
 /// The store plus the bus tasks that fill it.
 #[derive(Debug)]
@@ -25,13 +32,10 @@ pub struct Engine {
     store: Arc<TagStore>,
     counters: Arc<Counters>,
     health: Arc<Health>,
-    buses: Vec<BusHandle>,
-    /// Bus index of each device.
-    device_bus: Vec<usize>,
-    /// Store id of each device's first tag: a tag's index within its device is
-    /// its id minus this.
-    first_tag: Vec<TagId>,
-    tasks: Vec<JoinHandle<()>>,
+    connector: Arc<dyn Connector>,
+    /// The running buses; a reload changes them (`reshape`).
+    buses: Mutex<Buses>,
+    ager: JoinHandle<()>,
 }
 
 /// Build the store for a config: every tag `Bad(Waiting)`, ids in config order.
@@ -56,35 +60,47 @@ fn build_store_on(config: &Config, plans: &[BusPlan]) -> TagStore {
         .devices
         .iter()
         .zip(bus_of)
-        .map(|(d, bus)| DeviceMeta {
-            polled: !d.tags.is_empty(),
-            name: d.name.clone(),
-            poll: d.poll,
-            stale_after: d.stale_after,
-            bus,
-        })
+        .map(|(d, bus)| device_meta(d, bus))
         .collect();
-    // A unit is one of a handful ("V", "kWh", …): one copy serves every tag.
-    let mut units: HashMap<&str, Arc<str>> = HashMap::new();
+    let mut units = Units::new();
     let tags = config
         .devices
         .iter()
         .enumerate()
         .flat_map(|(i, d)| d.tags.iter().map(move |t| (i, t)))
-        .map(|(i, t)| TagMeta {
-            device: DeviceId::new(i),
-            name: t.name.as_str().into(),
-            data_type: t.encoding.presented_type(),
-            unit: t
-                .unit
-                .as_deref()
-                .map(|u| units.entry(u).or_insert_with(|| Arc::from(u)).clone()),
-            description: t.description.as_deref().map(Into::into),
-            writable: t.writable,
-            deadband: t.deadband,
-        })
+        .map(|(i, t)| tag_meta(DeviceId::new(i), t, &mut units))
         .collect();
     TagStore::new(devices, tags)
+}
+
+/// A unit is one of a handful ("V", "kWh", …): one copy serves every tag.
+type Units = HashMap<String, Arc<str>>;
+
+fn device_meta(d: &DeviceConfig, bus: String) -> DeviceMeta {
+    DeviceMeta {
+        polled: !d.tags.is_empty(),
+        name: d.name.clone(),
+        poll: d.poll,
+        stale_after: d.stale_after,
+        bus,
+    }
+}
+
+fn tag_meta(device: DeviceId, t: &TagConfig, units: &mut Units) -> TagMeta {
+    TagMeta {
+        device,
+        name: t.name.as_str().into(),
+        data_type: t.encoding.presented_type(),
+        unit: t.unit.as_deref().map(|u| {
+            units
+                .entry(u.to_owned())
+                .or_insert_with(|| Arc::from(u))
+                .clone()
+        }),
+        description: t.description.as_deref().map(Into::into),
+        writable: t.writable,
+        deadband: t.deadband,
+    }
 }
 
 impl Engine {
@@ -104,52 +120,24 @@ impl Engine {
             .map(|p| {
                 (
                     p.key.clone(),
-                    health::liveness_limit(
-                        p.devices.iter().map(|d| &d.config),
-                        bus::WRITES_BETWEEN_POLLS,
-                    ),
+                    liveness_limit(p.devices.iter().map(|d| &d.config)),
                 )
             })
             .collect();
         let health = Arc::new(Health::new(beats, config.ready_grace));
-        let first_tag = config
-            .devices
-            .iter()
-            .scan(0, |next, d| {
-                let first = *next;
-                *next += d.tags.len();
-                Some(TagId::new(first))
-            })
-            .collect();
-        let mut device_bus = vec![0; config.devices.len()];
-        let mut buses = Vec::new();
-        let mut tasks = Vec::new();
-        for (bi, plan) in plans.into_iter().enumerate() {
-            for d in &plan.devices {
-                if let Some(slot) = device_bus.get_mut(d.id.index()) {
-                    *slot = bi;
-                }
-            }
-            let (handle, task) = bus::spawn(
-                plan,
-                store.clone(),
-                counters.clone(),
-                health.clone(),
-                bi,
-                connector.clone(),
-            );
-            buses.push(handle);
-            tasks.push(task);
+        let mut buses = Buses::default();
+        for (slot, plan) in plans.into_iter().enumerate() {
+            let running = RunningBus::spawn(plan, slot, &store, &counters, &health, connector);
+            buses.insert(running);
         }
-        tasks.push(tokio::spawn(age_unconfirmed(store.clone())));
+        let ager = tokio::spawn(age_unconfirmed(store.clone()));
         Engine {
             store,
             counters,
             health,
-            buses,
-            device_bus,
-            first_tag,
-            tasks,
+            connector: connector.clone(),
+            buses: Mutex::new(buses),
+            ager,
         }
     }
 
@@ -186,14 +174,12 @@ impl Engine {
             return Err(WriteError::not_writable());
         }
         let first = self
-            .first_tag
-            .get(meta.device.index())
-            .copied()
+            .store
+            .device_tags(meta.device)
+            .next()
             .ok_or_else(WriteError::unknown_tag)?;
-        let bus = self
-            .device_bus
-            .get(meta.device.index())
-            .and_then(|b| self.buses.get(*b))
+        let bus = lock(&self.buses)
+            .of_device(meta.device)
             .ok_or_else(WriteError::unknown_tag)?;
         bus.write(
             meta.device,
@@ -208,10 +194,14 @@ impl Engine {
 
     /// Stop every bus task.
     pub fn shutdown(&self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+        lock(&self.buses).stop_all();
+        self.ager.abort();
     }
+}
+
+/// The liveness limit of a bus with these devices.
+fn liveness_limit<'a>(devices: impl IntoIterator<Item = &'a DeviceConfig>) -> Duration {
+    health::liveness_limit(devices, bus::WRITES_BETWEEN_POLLS)
 }
 
 /// How often values that no poll confirms are aged in the store.
