@@ -611,3 +611,68 @@ async fn connections_are_bounded_and_idle_ones_make_room_or_time_out() {
     let (status, _, _) = http_get(addr, "/healthz").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn metrics_and_the_api_follow_a_reload_that_removes_and_adds_a_device() {
+    use edge_gateway::config::{ConfigChanges, RunningConfig};
+    let (_sim, addr) =
+        start_sim("[[simulator.register]]\naddress = \"40001\"\ntype = \"u16\"\nvalue = 5\n").await;
+    let device = |name: &str, tag: &str| {
+        format!(
+            "[[device]]\nname = \"{name}\"\nprotocol = \"tcp\"\nhost = \"{addr}\"\npoll = \"50ms\"\n\
+             [[device.tag]]\nname = \"{tag}\"\naddress = \"40001\"\ntype = \"u16\"\n"
+        )
+    };
+    let before = config(&format!(
+        "{}{}",
+        device("kept", "k"),
+        device("dropped", "d")
+    ));
+    let engine = Engine::start(&before);
+    let http = serve_once_polled(&engine).await;
+    let (_, _, body) = http_get(http, "/metrics").await;
+    assert!(
+        body.contains("edge_gateway_tag_good{device=\"dropped\",tag=\"d\"} 1"),
+        "{body}"
+    );
+
+    let after = config(&format!("{}{}", device("kept", "k"), device("added", "a")));
+    let changes = ConfigChanges::between(&RunningConfig::of(&before), &after);
+    engine.reshape(&after, &changes).unwrap();
+    let store = engine.store().clone();
+    wait_until("the added device polled", WAIT, || {
+        store
+            .find("added", "a")
+            .and_then(|id| store.snapshot(id))
+            .is_some_and(|s| s.quality == edge_gateway::tags::Quality::Good)
+    })
+    .await;
+    let (_, _, body) = http_get(http, "/metrics").await;
+    promtool_check(&body);
+    assert!(
+        body.contains("edge_gateway_tag_good{device=\"added\",tag=\"a\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("edge_gateway_tag_good{device=\"kept\",tag=\"k\"} 1"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("device=\"dropped\""),
+        "no series of a removed device:\n{body}"
+    );
+    assert!(
+        body.contains("edge_gateway_device_up{device=\"added\"} 1"),
+        "{body}"
+    );
+    let (_, _, devices) = http_get(http, "/api/devices").await;
+    assert!(
+        devices.contains("\"added\"") && !devices.contains("\"dropped\""),
+        "{devices}"
+    );
+    let (_, _, tags) = http_get(http, "/api/tags").await;
+    assert!(
+        tags.contains("\"added\"") && !tags.contains("\"dropped\""),
+        "{tags}"
+    );
+}

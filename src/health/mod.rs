@@ -237,11 +237,16 @@ mod tests {
             vec![("tcp://a".into(), Duration::from_secs(12))],
             Duration::from_secs(30),
         );
-        let added = health.add_bus("tcp://b".into(), Duration::from_secs(5)).unwrap();
+        let added = health
+            .add_bus("tcp://b".into(), Duration::from_secs(5))
+            .unwrap();
         assert_eq!(added, 1);
         tokio::time::sleep(Duration::from_secs(4)).await;
         health.beat(0);
-        assert!(health.liveness().is_ok(), "an added bus counts as beating when added");
+        assert!(
+            health.liveness().is_ok(),
+            "an added bus counts as beating when added"
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
         let err = health.liveness().unwrap_err();
         assert!(err.contains("tcp://b"), "{err}");

@@ -21,7 +21,7 @@
 //!   marked after its new state is stored, so a consumer that finds the mark
 //!   reads that state or a later one.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -171,6 +171,8 @@ pub struct TagStore {
     changes: ChangeTracker,
     /// One device added or removed at a time.
     reshape: Mutex<()>,
+    /// Counts the devices added and removed since start-up (`shape`).
+    shape: AtomicU64,
 }
 
 impl std::fmt::Debug for TagStore {
@@ -200,6 +202,7 @@ impl TagStore {
             devices: AppendVec::new(devices),
             changes,
             reshape: Mutex::new(()),
+            shape: AtomicU64::new(0),
         }
     }
 
@@ -219,6 +222,7 @@ impl TagStore {
             TagSlot::waiting(t)
         }))?;
         self.changes.grow(count)?;
+        self.shape.fetch_add(1, Ordering::AcqRel);
         Ok(device)
     }
 
@@ -233,10 +237,18 @@ impl TagStore {
         if slot.removed.swap(true, Ordering::AcqRel) {
             return false;
         }
+        self.shape.fetch_add(1, Ordering::AcqRel);
         for i in slot.tags.clone() {
             self.changes.mark(TagId::new(i));
         }
         true
+    }
+
+    /// Changes whenever a device is added or removed: a consumer that keeps
+    /// something per tag or device (rendered labels, nodes) rebuilds it
+    /// when this differs from what it built it at.
+    pub fn shape(&self) -> u64 {
+        self.shape.load(Ordering::Acquire)
     }
 
     /// The slot of a tag of a device that is still there.

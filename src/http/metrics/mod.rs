@@ -22,13 +22,14 @@ mod pool;
 mod series;
 mod text;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 
 use super::process::ProcessStats;
 use crate::health::Health;
+use crate::lock::lock;
 use crate::modbus::bus::{Counters, DeviceCounters, Function, Outcome, POLL_BUCKETS};
 use crate::tags::TagStore;
 pub use gzip::{Encoding, GZIP_LEVEL};
@@ -59,8 +60,9 @@ pub struct MetricsRenderer {
     counters: Arc<Counters>,
     health: Arc<Health>,
     opts: MetricsOptions,
-    /// The tag series labels of `store`; `None` without `tag_values`.
-    series: Option<TagSeries>,
+    /// The tag series labels of `store` and the store shape they were
+    /// rendered at; `None` without `tag_values` or when they do not fit.
+    series: Mutex<(u64, Option<Arc<TagSeries>>)>,
     /// `le` label values of the poll histogram, `+Inf` last.
     buckets: Vec<String>,
     /// Plain bodies, kept between scrapes.
@@ -78,13 +80,10 @@ impl MetricsRenderer {
         health: Arc<Health>,
         opts: MetricsOptions,
     ) -> Self {
-        let series = opts.tag_values.then(|| TagSeries::new(&store)).flatten();
-        if opts.tag_values && series.is_none() {
-            tracing::warn!(
-                tags = store.len(),
-                "too many tag labels or units for /metrics; the per-tag series are left out"
-            );
-        }
+        let series = Mutex::new((
+            store.shape(),
+            opts.tag_values.then(|| render_labels(&store)).flatten(),
+        ));
         let buckets = POLL_BUCKETS
             .iter()
             .map(|b| {
@@ -109,7 +108,7 @@ impl MetricsRenderer {
     /// Append every metric to `out`, handing `out` to `spill` now and then
     /// (after each large stretch and each family) so that it can be drained.
     pub fn render_into(&self, out: &mut Vec<u8>, spill: &mut dyn FnMut(&mut Vec<u8>)) {
-        if let Some(series) = &self.series {
+        if let Some(series) = self.series() {
             series.render(out, &self.store, spill);
             spill(out);
         }
@@ -145,6 +144,20 @@ impl MetricsRenderer {
         render_reload(out, &self.health.reload);
         mqtt::render(out, &self.health.mqtt);
         render_process(out);
+    }
+
+    /// The tag series labels for the store as it is now: rendered again
+    /// after a reload added or removed a device.
+    fn series(&self) -> Option<Arc<TagSeries>> {
+        if !self.opts.tag_values {
+            return None;
+        }
+        let mut series = lock(&self.series);
+        let shape = self.store.shape();
+        if series.0 != shape {
+            *series = (shape, render_labels(&self.store));
+        }
+        series.1.clone()
     }
 
     /// The body of one scrape in `wanted` encoding, and the encoding it is in
@@ -331,6 +344,19 @@ fn header(out: &mut Vec<u8>, name: &str, kind: &str, help: &str) {
 }
 
 /// Write `name{k="v",...} ` up to the value.
+/// The tag series labels of `store`, or `None` (said once per shape) when
+/// they do not fit.
+fn render_labels(store: &TagStore) -> Option<Arc<TagSeries>> {
+    let series = TagSeries::new(store);
+    if series.is_none() {
+        tracing::warn!(
+            tags = store.len(),
+            "too many tag labels or units for /metrics; the per-tag series are left out"
+        );
+    }
+    series.map(Arc::new)
+}
+
 fn series(out: &mut Vec<u8>, name: &str, labels: &[(&str, &str)]) {
     out.extend_from_slice(name.as_bytes());
     if !labels.is_empty() {

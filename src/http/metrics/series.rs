@@ -1,10 +1,11 @@
 //! The per-tag series: `edge_gateway_tag_value` and `edge_gateway_tag_good`.
 //!
-//! Their label sets never change while the gateway runs (the store is built
-//! once and tag ids are indexes), so each tag's escaped `device` and `tag`
-//! labels are rendered once, when the HTTP server starts, into one block of
-//! text, and each distinct `unit` label once; a scrape copies a tag's labels
-//! and writes only its value. That costs about 40 bytes per tag (4 MB at
+//! Their label sets change only when a reload adds or removes a device (tag
+//! ids are indexes and never reused), so each tag's escaped `device` and
+//! `tag` labels are rendered once per shape of the store (`TagStore::shape`)
+//! into one block of text, and each distinct `unit` label once; a scrape
+//! copies a tag's labels and writes only its value. A removed tag keeps an
+//! empty entry and has no series. That costs about 40 bytes per tag (4 MB at
 //! 100,000 tags), where whole pre-rendered lines would cost three times as
 //! much. Samples come in the order the first renderer wrote them: every
 //! value in tag id order, then every good flag in tag id order.
@@ -28,7 +29,7 @@ enum Seen {
     Missing,
 }
 
-/// Every tag's labels, rendered once per store.
+/// Every tag's labels, rendered once per store shape.
 #[derive(Debug, Default)]
 pub(super) struct TagSeries {
     /// `{device="…",tag="…"` of every tag, back to back in tag id order.
@@ -53,7 +54,13 @@ impl TagSeries {
             units: Vec::new(),
         };
         let mut unit_index: HashMap<&str, u16> = HashMap::new();
-        for (_, meta) in store.tags() {
+        for id in (0..store.len()).map(TagId::new) {
+            let Some(meta) = store.meta(id) else {
+                // Removed: an empty entry keeps the others at their ids.
+                series.ends.push(u32::try_from(series.labels.len()).ok()?);
+                series.unit_of.push(0);
+                continue;
+            };
             let labels = &mut series.labels;
             labels.extend_from_slice(b"{device=\"");
             text::escape(labels, store.device_name(meta.device));
