@@ -8,8 +8,8 @@
 //! sync calls with the tags that changed: only tags some client monitors
 //! cost anything there, counted per tag as monitored items come and go.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use opcua::server::CreateMonitoredItem;
@@ -27,6 +27,7 @@ use opcua::types::{
 
 use super::auth::GatewayAuth;
 use super::space::{NodeRef, StatusVar, TagSpace};
+use crate::append::AppendVec;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::tags::TagId;
@@ -37,15 +38,18 @@ const NOTIFY_BATCH: usize = 4096;
 
 /// The node manager of the tag namespace.
 pub struct GatewayNodes {
-    pub(super) space: TagSpace,
+    /// The namespace as of the last reload; requests take a copy of the
+    /// `Arc`, so one request sees one namespace throughout.
+    space: RwLock<Arc<TagSpace>>,
+    ns: u16,
     namespace: NamespaceMetadata,
     pub(super) engine: Arc<Engine>,
     pub(super) auth: Arc<GatewayAuth>,
     subscriptions: Arc<SubscriptionCache>,
     /// The longest one Write request may take (`[opcua] max_write_time`).
     pub(super) max_write_time: Duration,
-    /// Monitored items on each tag's Value, by `TagId`.
-    monitored: Box<[AtomicU32]>,
+    /// Monitored items on each tag's Value, by `TagId`, grown with the store.
+    monitored: AppendVec<AtomicU32>,
 }
 
 impl std::fmt::Debug for GatewayNodes {
@@ -73,7 +77,7 @@ impl GatewayNodes {
             .namespaces_mut()
             .add_namespace(&namespace_uri);
         let store = engine.store().clone();
-        let monitored = (0..store.len()).map(|_| AtomicU32::new(0)).collect();
+        let monitored = AppendVec::new((0..store.len()).map(|_| AtomicU32::new(0)).collect());
         let max_write_time = config
             .opcua
             .as_ref()
@@ -81,7 +85,8 @@ impl GatewayNodes {
                 o.limits.max_write_time
             });
         GatewayNodes {
-            space: TagSpace::new(ns, config, store),
+            space: RwLock::new(Arc::new(TagSpace::new(ns, config, store))),
+            ns,
             namespace: NamespaceMetadata {
                 namespace_uri,
                 namespace_index: ns,
@@ -95,19 +100,52 @@ impl GatewayNodes {
         }
     }
 
+    /// Monitored items on a tag's Value.
+    pub(super) fn monitored_on(&self, id: TagId) -> Option<&AtomicU32> {
+        self.monitored.get(id.index())
+    }
+
+    /// Room for the monitored item counts of every tag of the store.
+    pub(super) fn cover_monitored(&self) -> Result<(), crate::append::Full> {
+        let missing = self
+            .space()
+            .store()
+            .len()
+            .saturating_sub(self.monitored.len());
+        self.monitored
+            .extend((0..missing).map(|_| AtomicU32::new(0)))
+            .map(|_| ())
+    }
+
+    /// The subscriptions of every session, for notifications.
+    pub(super) fn subscriptions(&self) -> &SubscriptionCache {
+        &self.subscriptions
+    }
+
     /// The namespace index of the tags.
     pub fn namespace_index(&self) -> u16 {
-        self.space.ns()
+        self.ns
+    }
+
+    /// The namespace as it is now.
+    pub(super) fn space(&self) -> Arc<TagSpace> {
+        crate::lock::read(&self.space).clone()
+    }
+
+    /// Serve the namespace of a reloaded config from now on.
+    pub(super) fn replace_space(&self, space: TagSpace) {
+        *crate::lock::write(&self.space) = Arc::new(space);
     }
 
     /// The `NodeId` of a tag.
     pub fn tag_node_id(&self, id: TagId) -> NodeId {
-        self.space.node_id(NodeRef::Tag(id))
+        self.space().node_id(NodeRef::Tag(id))
     }
 
     /// Hand the latest state of these changed tags to the subscriptions
     /// that monitor them; tags nobody monitors are skipped.
     pub fn notify_changed(&self, ids: &[TagId]) {
+        let space = self.space();
         let now = DateTime::now();
         let watched = ids.iter().copied().filter(|t| {
             self.monitored
@@ -121,8 +159,8 @@ impl GatewayNodes {
             nodes.clear();
             values.clear();
             for t in watched.by_ref().take(NOTIFY_BATCH) {
-                if let Some(dv) = self.space.tag_value(t, now) {
-                    nodes.push(self.space.node_id(NodeRef::Tag(t)));
+                if let Some(dv) = space.tag_value(t, now) {
+                    nodes.push(space.node_id(NodeRef::Tag(t)));
                     values.push(dv);
                 }
             }
@@ -138,15 +176,15 @@ impl GatewayNodes {
     /// Hand every device's `_Status` values to the subscriptions; the stack
     /// notifies only those that changed.
     pub fn notify_status(&self) {
+        let space = self.space();
         let now = DateTime::now();
-        let items: Vec<(NodeId, DataValue)> = self
-            .space
+        let items: Vec<(NodeId, DataValue)> = space
             .devices()
             .flat_map(|d| StatusVar::ALL.into_iter().map(move |v| (d, v)))
             .map(|(d, v)| {
                 (
-                    self.space.node_id(NodeRef::Status(d, v)),
-                    self.space.status_value(d, v, now),
+                    space.node_id(NodeRef::Status(d, v)),
+                    space.status_value(d, v, now),
                 )
             })
             .collect();
@@ -166,7 +204,8 @@ impl GatewayNodes {
         max_age: f64,
         timestamps: TimestampsToReturn,
     ) -> DataValue {
-        let Some(node) = self.space.resolve(&read.node_id) else {
+        let space = self.space();
+        let Some(node) = space.resolve(&read.node_id) else {
             return status_only(StatusCode::BadNodeIdUnknown);
         };
         // Every tag is readable by every session: the fast path needs only
@@ -175,11 +214,11 @@ impl GatewayNodes {
             && read.attribute_id == AttributeId::Value
             && read.index_range == NumericRange::None
             && matches!(read.data_encoding, DataEncoding::Binary)
-            && let Some(dv) = self.space.tag_value(t, DateTime::now())
+            && let Some(dv) = space.tag_value(t, DateTime::now())
         {
             return super::read::with_timestamps(dv, timestamps);
         }
-        let Some(built) = self.space.build(node) else {
+        let Some(built) = space.build(node) else {
             return status_only(StatusCode::BadNodeIdUnknown);
         };
         if let Err(e) = validate_node_read(&built, context, read) {
@@ -192,7 +231,7 @@ impl GatewayNodes {
         if attribute != AttributeId::Value {
             return;
         }
-        let Some(NodeRef::Tag(t)) = self.space.resolve(node) else {
+        let Some(NodeRef::Tag(t)) = self.space().resolve(node) else {
             return;
         };
         if let Some(n) = self.monitored.get(t.index()) {
@@ -213,7 +252,7 @@ fn status_only(status: StatusCode) -> DataValue {
 #[async_trait::async_trait]
 impl NodeManager for GatewayNodes {
     fn owns_node(&self, id: &NodeId) -> bool {
-        id.namespace == self.space.ns()
+        id.namespace == self.ns
     }
 
     fn name(&self) -> &'static str {
@@ -232,7 +271,7 @@ impl NodeManager for GatewayNodes {
         nodes_to_browse: &mut [BrowseNode],
     ) -> Result<(), StatusCode> {
         let type_tree = context.type_tree().read();
-        super::browse::browse(&self.space, &*type_tree, nodes_to_browse);
+        super::browse::browse(&self.space(), &*type_tree, nodes_to_browse);
         Ok(())
     }
 

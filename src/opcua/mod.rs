@@ -22,6 +22,7 @@ mod manager;
 pub mod password;
 pub mod pki;
 mod read;
+mod reload;
 mod space;
 mod sync;
 mod units;
@@ -43,6 +44,7 @@ use crate::config::{Config, OpcuaConfig, Security};
 use crate::engine::Engine;
 use crate::health::Health;
 pub use manager::GatewayNodes;
+pub use reload::NodesReloaded;
 pub use space::namespace_uri;
 pub use units::eu_information;
 
@@ -105,6 +107,7 @@ pub struct OpcuaServer {
     pub endpoint_url: String,
     /// Namespace index of the tags.
     pub namespace: u16,
+    nodes: Arc<GatewayNodes>,
     tasks: Vec<AbortHandle>,
 }
 
@@ -114,6 +117,14 @@ impl std::fmt::Debug for OpcuaServer {
             .field("endpoint_url", &self.endpoint_url)
             .field("namespace", &self.namespace)
             .finish_non_exhaustive()
+    }
+}
+
+impl OpcuaServer {
+    /// Serve the namespace of `config`, which the engine was just reshaped
+    /// to; sessions and subscriptions stay open.
+    pub fn reload(&self, config: &Config) -> Result<NodesReloaded, crate::append::Full> {
+        self.nodes.reload(config)
     }
 }
 
@@ -348,7 +359,7 @@ pub async fn start(
     tasks.push(health.watch(
         "OPC UA status sync",
         tokio::spawn(sync::refresh_status(
-            nm,
+            nm.clone(),
             handle.clone(),
             health.clone(),
             cfg.pki_dir.clone(),
@@ -359,6 +370,7 @@ pub async fn start(
         handle,
         endpoint_url,
         namespace,
+        nodes: nm,
         tasks,
     })
 }

@@ -112,7 +112,9 @@ pub(super) struct TagSpace {
     ns: u16,
     gateway: String,
     store: Arc<TagStore>,
-    devices: Vec<DeviceEntry>,
+    devices: HashMap<DeviceId, DeviceEntry>,
+    /// Device ids in config order (browse order).
+    order: Vec<DeviceId>,
     device_by_name: HashMap<String, DeviceId>,
     ranges: HashMap<TagId, (f64, f64)>,
 }
@@ -123,51 +125,56 @@ pub fn namespace_uri(gateway: &str) -> String {
 }
 
 impl TagSpace {
-    /// The namespace `ns` for `config`, whose tags are `store`'s.
+    /// The namespace `ns` for `config`, whose devices and tags are the live
+    /// ones of `store` (matched by name: a reload gives changed devices new ids).
     pub(super) fn new(ns: u16, config: &Config, store: Arc<TagStore>) -> Self {
-        let mut devices: Vec<DeviceEntry> = config
-            .devices
-            .iter()
-            .map(|d| DeviceEntry {
-                name: d.name.clone(),
-                description: format!("Modbus unit {} at {}", d.unit, d.transport.bus_key()),
-                tags: Vec::with_capacity(d.tags.len()),
-                by_name: Vec::new(),
-            })
-            .collect();
+        let live: HashMap<&str, DeviceId> =
+            store.devices().map(|d| (store.device_name(d), d)).collect();
+        let mut devices = HashMap::with_capacity(config.devices.len());
+        let mut order = Vec::with_capacity(config.devices.len());
         let mut ranges = HashMap::new();
-        let configured = config.devices.iter().flat_map(|d| d.tags.iter());
-        for ((id, meta), tag) in store.tags().zip(configured) {
-            if let Some(entry) = devices.get_mut(meta.device.index()) {
-                entry.tags.push(id);
+        for d in &config.devices {
+            let Some(&id) = live.get(d.name.as_str()) else {
+                continue;
+            };
+            let tags: Vec<TagId> = store.device_tags(id).collect();
+            for (t, configured) in tags.iter().zip(&d.tags) {
+                if let Some(range) = configured.range {
+                    ranges.insert(*t, range);
+                }
             }
-            if let Some(range) = tag.range {
-                ranges.insert(id, range);
-            }
-        }
-        for entry in &mut devices {
-            let mut by_name = entry.tags.clone();
+            let mut by_name = tags.clone();
             by_name.sort_by(|a, b| name_of(&store, *a).cmp(name_of(&store, *b)));
-            entry.by_name = by_name;
+            order.push(id);
+            devices.insert(
+                id,
+                DeviceEntry {
+                    name: d.name.clone(),
+                    description: format!("Modbus unit {} at {}", d.unit, d.transport.bus_key()),
+                    tags,
+                    by_name,
+                },
+            );
         }
+        drop(live);
         let device_by_name = devices
             .iter()
-            .enumerate()
-            .map(|(i, d)| (d.name.clone(), DeviceId::new(i)))
+            .map(|(id, d)| (d.name.clone(), *id))
             .collect();
         TagSpace {
             ns,
             gateway: config.gateway_name.clone(),
             store,
             devices,
+            order,
             device_by_name,
             ranges,
         }
     }
 
-    /// The namespace index.
-    pub(super) fn ns(&self) -> u16 {
-        self.ns
+    /// Whether a device of this name is in the namespace.
+    pub(super) fn has_device(&self, name: &str) -> bool {
+        self.device_by_name.contains_key(name)
     }
 
     /// The tag store the namespace presents.
@@ -176,15 +183,13 @@ impl TagSpace {
     }
 
     /// Every device id, in config order.
-    pub(super) fn devices(&self) -> impl Iterator<Item = DeviceId> + use<> {
-        (0..self.devices.len()).map(DeviceId::new)
+    pub(super) fn devices(&self) -> impl Iterator<Item = DeviceId> + '_ {
+        self.order.iter().copied()
     }
 
     /// A device's tags, in config order.
     pub(super) fn device_tags(&self, device: DeviceId) -> &[TagId] {
-        self.devices
-            .get(device.index())
-            .map_or(&[], |d| d.tags.as_slice())
+        self.devices.get(&device).map_or(&[], |d| d.tags.as_slice())
     }
 
     /// The node a `NodeId` names, if it is one of ours.
@@ -227,7 +232,7 @@ impl TagSpace {
     }
 
     fn find_tag(&self, device: DeviceId, name: &str) -> Option<TagId> {
-        let entry = self.devices.get(device.index())?;
+        let entry = self.devices.get(&device)?;
         let i = entry
             .by_name
             .binary_search_by(|id| name_of(&self.store, *id).cmp(name))
@@ -244,7 +249,7 @@ impl TagSpace {
     }
 
     fn device_name(&self, d: DeviceId) -> &str {
-        self.devices.get(d.index()).map_or("", |e| e.name.as_str())
+        self.devices.get(&d).map_or("", |e| e.name.as_str())
     }
 
     /// The `NodeId` of a node.
@@ -359,7 +364,7 @@ impl TagSpace {
                 .description(format!("edge-gateway {}", self.gateway))
                 .into_node()?,
             NodeRef::Device(d) => {
-                let entry = self.devices.get(d.index())?;
+                let entry = self.devices.get(&d)?;
                 folder(&id, self.browse_name(node), &entry.name)
                     .description(entry.description.as_str())
                     .into_node()?

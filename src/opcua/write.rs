@@ -42,7 +42,7 @@ pub(super) async fn write(
         let type_tree = context.type_tree().read();
         for (i, node) in nodes_to_write.iter_mut().enumerate() {
             let w = node.value();
-            let tag = match nodes.space.resolve(&w.node_id) {
+            let tag = match nodes.space().resolve(&w.node_id) {
                 Some(NodeRef::Tag(tag)) => tag,
                 Some(_) => {
                     node.set_status(StatusCode::BadNotWritable);
@@ -66,7 +66,7 @@ pub(super) async fn write(
                 continue;
             }
             // The stack checks the Variant against the node's DataType.
-            let Some(built) = nodes.space.build(NodeRef::Tag(tag)) else {
+            let Some(built) = nodes.space().build(NodeRef::Tag(tag)) else {
                 node.set_status(StatusCode::BadNodeIdUnknown);
                 continue;
             };

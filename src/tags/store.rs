@@ -282,6 +282,19 @@ impl TagStore {
         self.live_tag(id).map(|(t, _)| &t.meta)
     }
 
+    /// The description a tag had, removed or not: for a consumer naming
+    /// what it forgets after a reload.
+    pub fn meta_even_removed(&self, id: TagId) -> Option<&TagMeta> {
+        self.tags.get(id.index()).map(|t| &t.meta)
+    }
+
+    /// The name a device had, removed or not; empty for an unknown id.
+    pub fn device_name_even_removed(&self, device: DeviceId) -> &str {
+        self.devices
+            .get(device.index())
+            .map_or("", |d| d.meta.name.as_str())
+    }
+
     /// Every device id, in config order, without removed ones.
     pub fn devices(&self) -> impl Iterator<Item = DeviceId> {
         (0..self.devices.len())

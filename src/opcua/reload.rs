@@ -1,0 +1,91 @@
+//! A reload in the OPC UA namespace, after `Engine::reshape`: the new
+//! config's namespace replaces the old one at once. Sessions and
+//! subscriptions stay open. A monitored item on a tag whose `NodeId` is still
+//! there follows it (a changed device's tags have new store ids, the same
+//! `NodeIds`) and gets its current value; one on a tag or device that is gone
+//! is told `BadNodeIdUnknown`, as a read of it now answers.
+
+use std::sync::atomic::Ordering;
+
+use opcua::types::{AttributeId, DataValue, DateTime, NodeId, StatusCode};
+
+use super::manager::GatewayNodes;
+use super::space::{NodeRef, StatusVar, TagSpace};
+use crate::config::Config;
+
+/// What a reload did to the monitored items.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodesReloaded {
+    /// Tags some client monitors that now have a new store id.
+    pub followed: usize,
+    /// `NodeIds` that are gone and were told `BadNodeIdUnknown` (the monitored
+    /// tags of removed devices and the `_Status` variables of each).
+    pub gone: usize,
+}
+
+impl GatewayNodes {
+    /// Serve `config`'s namespace from now on; `config` is what the engine
+    /// was just reshaped to.
+    pub fn reload(&self, config: &Config) -> Result<NodesReloaded, crate::append::Full> {
+        let old = self.space();
+        let store = old.store();
+        let new = TagSpace::new(self.namespace_index(), config, self.engine.store().clone());
+        self.cover_monitored()?;
+        let mut followed = Vec::new();
+        let mut gone: Vec<NodeId> = Vec::new();
+        for device in old.devices() {
+            let device_name = store.device_name_even_removed(device);
+            if store.device_meta(device).is_none() && !new.has_device(device_name) {
+                gone.extend(
+                    StatusVar::ALL
+                        .into_iter()
+                        .map(|v| old.node_id(NodeRef::Status(device, v))),
+                );
+            }
+            for &tag in old.device_tags(device) {
+                let Some(count) = self.monitored_on(tag) else {
+                    continue;
+                };
+                let watching = count.load(Ordering::Relaxed);
+                if watching == 0 || store.meta(tag).is_some() {
+                    continue;
+                }
+                let Some(meta) = store.meta_even_removed(tag) else {
+                    continue;
+                };
+                let node = NodeId::new(
+                    self.namespace_index(),
+                    format!("{device_name}.{}", meta.name),
+                );
+                match new.resolve(&node) {
+                    Some(NodeRef::Tag(now)) => {
+                        count.store(0, Ordering::Relaxed);
+                        if let Some(n) = self.monitored_on(now) {
+                            n.fetch_add(watching, Ordering::Relaxed);
+                        }
+                        followed.push(now);
+                    }
+                    _ => gone.push(node),
+                }
+            }
+        }
+        self.replace_space(new);
+        let now = DateTime::now();
+        let unknown = DataValue {
+            value: None,
+            status: Some(StatusCode::BadNodeIdUnknown),
+            source_timestamp: Some(now),
+            server_timestamp: Some(now),
+            ..Default::default()
+        };
+        self.subscriptions().notify_data_change(
+            gone.iter()
+                .map(|node| (unknown.clone(), node, AttributeId::Value)),
+        );
+        self.notify_changed(&followed);
+        Ok(NodesReloaded {
+            followed: followed.len(),
+            gone: gone.len(),
+        })
+    }
+}
