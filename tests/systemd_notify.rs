@@ -108,7 +108,7 @@ fn run_notifies_ready_status_watchdog_and_stopping() {
         "the SIGHUP config check",
         &mut messages,
     );
-    // An edit: the check says what applying it would change.
+    // An edit of the devices: applied at once, and said so.
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
         &config,
@@ -123,10 +123,10 @@ fn run_notifies_ready_status_watchdog_and_stopping() {
         &|m| {
             count(
                 m,
-                "STATUS=config on disk is valid: 1 device added (pump2), 1 changed (d); restart to apply",
+                "STATUS=reload applied: 1 device added (pump2), 1 changed (d)",
             ) == 1
         },
-        "the changes a reload would apply",
+        "the changes a reload applied",
         &mut messages,
     );
     std::fs::write(&config, "[[device]]\nname = broken\n").unwrap();
@@ -144,14 +144,49 @@ fn run_notifies_ready_status_watchdog_and_stopping() {
             .map_or_else(|| panic!("no reload gauge in {body}"), str::to_owned)
     };
     assert_eq!(reload_gauge(), "0", "after a refused config");
-    std::fs::write(&config, text).unwrap();
+    std::fs::write(&config, &text).unwrap();
     signal(pid, "-HUP");
     receive_until(
-        &|m| count(m, "config on disk is valid and is the running one") >= 3,
+        &|m| {
+            count(
+                m,
+                "STATUS=reload applied: 1 device removed (pump2), 1 changed (d)",
+            ) == 1
+        },
         "the config restored",
         &mut messages,
     );
     assert_eq!(reload_gauge(), "1", "after a valid config again");
+    // A setting outside the devices: reported, not applied.
+    let other = free_port();
+    std::fs::write(
+        &config,
+        text.replace(&format!("127.0.0.1:{http}"), &format!("127.0.0.1:{other}")),
+    )
+    .unwrap();
+    signal(pid, "-HUP");
+    receive_until(
+        &|m| {
+            count(
+                m,
+                "STATUS=config on disk is valid: no device changed, 1 unchanged; needs a restart: [http] listen; restart to apply",
+            ) == 1
+        },
+        "a setting that needs a restart",
+        &mut messages,
+    );
+    assert_eq!(
+        reload_gauge(),
+        "1",
+        "a valid config, served on the old port still"
+    );
+    assert!(
+        messages
+            .iter()
+            .filter(|m| m.contains("devices up"))
+            .all(|m| m.contains("/1 devices up")),
+        "devices a reload removed are not counted: {messages:?}"
+    );
     signal(pid, "-TERM");
     receive_until(
         &|m| count(m, "STOPPING=1") == 1,

@@ -1,7 +1,9 @@
 //! `edge-gateway run`: the gateway itself. Starts the simulator (when enabled),
 //! the bus tasks, HTTP, OPC UA and the Sparkplug edge node; keeps systemd informed (READY, STATUS, and
-//! WATCHDOG only while every bus task makes progress); and on SIGHUP checks the
-//! config on disk without applying it.
+//! WATCHDOG only while every bus task makes progress); and on SIGHUP reloads
+//! the config on disk: its device changes are applied live (`Engine::reshape`,
+//! then the OPC UA namespace; `/metrics` and Sparkplug follow the store), the
+//! settings outside the devices are reported and wait for a restart.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,10 +12,11 @@ use std::time::Duration;
 use super::RunError;
 use super::simulate::start_simulator;
 use crate::config::{Config, ConfigChanges, RunningConfig};
-use crate::engine::Engine;
+use crate::engine::{Engine, Reshaped};
 use crate::health::Health;
 use crate::http::AppState;
 use crate::http::metrics::MetricsOptions;
+use crate::opcua::OpcuaServer;
 use crate::systemd;
 use crate::tags::TagStore;
 
@@ -54,10 +57,10 @@ pub async fn run(
             addr: config.http_listen,
             source,
         })?;
-    let _opcua = match &config.opcua {
-        Some(o) => {
-            Some(crate::opcua::start(&config, o, engine.clone(), engine.health().clone()).await?)
-        }
+    let opcua = match &config.opcua {
+        Some(o) => Some(Arc::new(
+            crate::opcua::start(&config, o, engine.clone(), engine.health().clone()).await?,
+        )),
         None => None,
     };
     let mqtt = match &config.mqtt {
@@ -83,10 +86,13 @@ pub async fn run(
         systemd::watchdog_interval(),
     ));
     let reload = match (config_path, hangups) {
-        (Some(p), Some(h)) => Some(tokio::spawn(check_on_hangup(
+        (Some(p), Some(h)) => Some(tokio::spawn(reload_on_hangup(
             p.to_path_buf(),
             running,
-            engine.health().clone(),
+            Live {
+                engine: engine.clone(),
+                opcua: opcua.clone(),
+            },
             h,
         ))),
         _ => None,
@@ -170,43 +176,88 @@ fn hangup_signals() -> Option<Hangups> {
     None
 }
 
-/// On SIGHUP, validate the config file on disk and report what applying it
-/// would change (by device, and the settings that need a restart). Applying
-/// it still needs a restart, so a bad edit never takes the gateway down.
-async fn check_on_hangup(
-    path: PathBuf,
-    running: RunningConfig,
-    health: Arc<Health>,
-    mut hup: Hangups,
-) {
+/// What a reload changes in the running gateway.
+struct Live {
+    engine: Arc<Engine>,
+    opcua: Option<Arc<OpcuaServer>>,
+}
+
+impl Live {
+    /// Apply `new`'s device changes: the engine first (buses and store),
+    /// then the OPC UA namespace over the reshaped store.
+    fn apply(&self, new: &Config, changes: &ConfigChanges) -> Result<Reshaped, String> {
+        let done = self
+            .engine
+            .reshape(new, changes)
+            .map_err(|e| e.to_string())?;
+        if let Some(opcua) = &self.opcua {
+            let nodes = opcua.reload(new).map_err(|e| e.to_string())?;
+            tracing::info!(
+                followed = nodes.followed,
+                gone = nodes.gone,
+                "reload: OPC UA namespace replaced; monitored items followed their tags or were told BadNodeIdUnknown"
+            );
+        }
+        Ok(done)
+    }
+}
+
+/// On SIGHUP, validate the config file on disk and apply its device
+/// changes; the settings that need a restart are reported and left as they
+/// are, and a refused config changes nothing, so a bad edit never takes the
+/// gateway down.
+async fn reload_on_hangup(path: PathBuf, mut running: RunningConfig, live: Live, mut hup: Hangups) {
     #[cfg(unix)]
     while hup.recv().await.is_some() {
+        let health = live.engine.health();
         let read = Config::load(&path);
-        health
-            .reload
-            .record(read.is_ok(), std::time::SystemTime::now());
-        match read {
-            Ok(new) => {
-                let changes = ConfigChanges::between(&running, &new);
-                let summary = changes.summary();
-                if changes.is_empty() {
-                    tracing::info!(config = %path.display(), "reload: the config on disk is valid and is the running one ({summary})");
-                    notify(&format!(
-                        "STATUS=config on disk is valid and is the running one ({summary})"
-                    ));
+        let Ok(new) = read else {
+            health.reload.record(false, std::time::SystemTime::now());
+            if let Err(e) = read {
+                tracing::warn!(config = %path.display(), "reload: the config on disk is refused, keep running the old one:\n{e}");
+            }
+            notify("STATUS=config on disk is refused; still running the old one");
+            continue;
+        };
+        let changes = ConfigChanges::between(&running, &new);
+        let summary = changes.summary();
+        if changes.is_empty() {
+            health.reload.record(true, std::time::SystemTime::now());
+            tracing::info!(config = %path.display(), "reload: the config on disk is valid and is the running one ({summary})");
+            notify(&format!(
+                "STATUS=config on disk is valid and is the running one ({summary})"
+            ));
+            continue;
+        }
+        if !changes.devices_differ() {
+            health.reload.record(true, std::time::SystemTime::now());
+            tracing::warn!(config = %path.display(), "reload: the config on disk is valid: {summary}; nothing applied, restart the service to apply it");
+            notify(&format!(
+                "STATUS=config on disk is valid: {summary}; restart to apply"
+            ));
+            continue;
+        }
+        match live.apply(&new, &changes) {
+            Ok(done) => {
+                health.reload.record(true, std::time::SystemTime::now());
+                running = running.with_devices_of(&new);
+                let waiting = if changes.applies_live() {
+                    ""
                 } else {
-                    tracing::info!(config = %path.display(), "reload: the config on disk is valid: {summary}; restart the service to apply it");
-                    notify(&format!(
-                        "STATUS=config on disk is valid: {summary}; restart to apply"
-                    ));
-                }
+                    " (those settings wait for a restart)"
+                };
+                tracing::info!(config = %path.display(), started = done.started.len(), stopped = done.stopped.len(),
+                    buses_restarted = ?done.restarted_buses, buses_stopped = ?done.stopped_buses,
+                    "reload applied: {summary}{waiting}");
+                notify(&format!("STATUS=reload applied: {summary}{waiting}"));
             }
             Err(e) => {
-                tracing::warn!(config = %path.display(), "reload: the config on disk is refused, keep running the old one:\n{e}");
-                notify("STATUS=config on disk is refused; still running the old one");
+                health.reload.record(false, std::time::SystemTime::now());
+                tracing::error!(config = %path.display(), error = %e, "reload: the device changes could not be applied");
+                notify(&format!("STATUS=reload failed: {e}"));
             }
         }
     }
     #[cfg(not(unix))]
-    let _ = (path, running, health, &mut hup);
+    let _ = (path, &mut running, live, &mut hup);
 }

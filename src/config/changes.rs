@@ -28,12 +28,28 @@ impl RunningConfig {
     pub fn of(config: &Config) -> RunningConfig {
         RunningConfig {
             settings: settings_only(config),
-            devices: config
-                .devices
-                .iter()
-                .map(|d| (d.name.clone(), fingerprint(d)))
-                .collect(),
+            devices: RunningConfig::of_devices(config),
         }
+    }
+}
+
+impl RunningConfig {
+    /// What runs after a reload applied `new`'s devices: the settings stay
+    /// this config's (they change only with a restart), the devices are `new`'s.
+    #[must_use]
+    pub fn with_devices_of(&self, new: &Config) -> RunningConfig {
+        RunningConfig {
+            settings: self.settings.clone(),
+            devices: RunningConfig::of_devices(new),
+        }
+    }
+
+    fn of_devices(config: &Config) -> Vec<(String, u64)> {
+        config
+            .devices
+            .iter()
+            .map(|d| (d.name.clone(), fingerprint(d)))
+            .collect()
     }
 }
 
@@ -100,6 +116,12 @@ impl ConfigChanges {
     /// True when every difference can be applied without a restart.
     pub fn applies_live(&self) -> bool {
         self.needs_restart.is_empty()
+    }
+
+    /// True when some device was added, removed or changed: a reload has
+    /// something to apply live.
+    pub fn devices_differ(&self) -> bool {
+        !(self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty())
     }
 
     /// One line for the journal and `STATUS=`, e.g.
@@ -281,6 +303,19 @@ mod tests {
             changes.summary(),
             "1 device added (new), 1 removed (gone), 1 changed (edit), 1 unchanged"
         );
+    }
+
+    #[test]
+    fn after_a_reload_the_devices_are_the_new_ones_and_the_settings_still_the_old() {
+        let d = device("a", 5020, 40001, "1s");
+        let e = device("e", 5021, 40001, "1s");
+        let old = parse(&d);
+        let new = parse(&format!("[http]\nlisten = \"127.0.0.1:9999\"\n{d}{e}"));
+        let running = RunningConfig::of(&old).with_devices_of(&new);
+        let again = ConfigChanges::between(&running, &new);
+        assert!(!again.devices_differ(), "{again:?}");
+        assert_eq!(again.needs_restart, ["[http] listen"], "still waiting for a restart");
+        assert!(ConfigChanges::between(&RunningConfig::of(&old), &new).devices_differ());
     }
 
     #[test]

@@ -227,7 +227,7 @@ pub(super) async fn summary(State(s): State<AppState>) -> impl IntoResponse {
     Json(json!({
         "devices": devices,
         "devices_up": up,
-        "tags": store.len(),
+        "tags": good + uncertain + bad,
         "good": good,
         "uncertain": uncertain,
         "bad": bad,

@@ -16,7 +16,7 @@ use crate::tags::TagStore;
 
 /// Devices that answered their last cycle, and the total.
 pub fn devices_up(store: &TagStore) -> (usize, usize) {
-    let total = store.device_count();
+    let total = store.devices().count();
     let up = store
         .devices()
         .filter(|&d| store.device_status(d).is_some_and(|s| s.connected))

@@ -90,6 +90,9 @@ pub(super) struct Session {
     pub(super) replay_after: Option<Instant>,
     /// The live DDATA of the last second, recorded if the connection dies.
     pub(super) recent: Recent,
+    /// The store's shape (`TagStore::shape`) at the last NBIRTH: aliases are
+    /// laid out by it, so a reload that changes it means a rebirth.
+    pub(super) born_shape: u64,
 }
 
 /// The edge node: settings, the engine it reads and writes, its counters.
@@ -262,6 +265,7 @@ impl Node {
             replay_mark: None,
             replay_after: None,
             recent: Recent::default(),
+            born_shape: self.engine.store().shape(),
         }
     }
 

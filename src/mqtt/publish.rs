@@ -117,7 +117,7 @@ impl Node {
             MetricValue::StringValue(env!("CARGO_PKG_VERSION").to_owned()),
             count(total),
             count(up),
-            count(store.len()),
+            count(store.tags().count()),
             MetricValue::BooleanValue(self.health.liveness().is_ok()),
         ]
     }
@@ -134,6 +134,10 @@ impl Node {
             self.record_round();
         }
         s.seq.reset();
+        let store = self.engine.store().clone();
+        s.born_shape = store.shape();
+        s.devices
+            .resize(store.device_count(), DeviceView::default());
         let aliases = self.aliases();
         let values = self.node_values();
         let mut metrics = vec![bd_seq_metric(s.bd_seq, now)];
@@ -151,7 +155,6 @@ impl Node {
         if !self.publish(s, MessageType::NBirth, None, metrics).await {
             return Some(lost("NBIRTH"));
         }
-        let store = self.engine.store().clone();
         for device in store.devices() {
             if !store.device_meta(device).is_some_and(|m| m.polled) {
                 continue;
@@ -209,7 +212,12 @@ impl Node {
     }
 
     async fn device_death(&self, s: &mut Session, device: DeviceId) -> bool {
-        let name = self.engine.store().device_name(device).to_owned();
+        // A device a reload removed is named too: its DDEATH says it is gone.
+        let name = self
+            .engine
+            .store()
+            .device_name_even_removed(device)
+            .to_owned();
         if !self
             .publish(s, MessageType::DDeath, Some(&name), Vec::new())
             .await
@@ -262,8 +270,36 @@ impl Node {
             .collect()
     }
 
+    /// After a reload added or removed devices: a DDEATH for each device
+    /// born this session that is gone, then NBIRTH and every DBIRTH, since
+    /// the aliases (laid out by the store's shape) are new for every device.
+    async fn follow_reload(&mut self, s: &mut Session) -> Option<Ended> {
+        let store = self.engine.store().clone();
+        let gone: Vec<DeviceId> = s
+            .devices
+            .iter()
+            .enumerate()
+            .filter(|(i, v)| v.alive && store.device_meta(DeviceId::new(*i)).is_none())
+            .map(|(i, _)| DeviceId::new(i))
+            .collect();
+        for device in &gone {
+            if !self.device_death(s, *device).await {
+                return Some(lost("DDEATH"));
+            }
+        }
+        tracing::info!(
+            devices_gone = gone.len(),
+            devices = store.devices().count(),
+            "reload: Sparkplug rebirth with the new devices"
+        );
+        self.birth(s).await
+    }
+
     /// A round while born: live DDATA, then some of the backlog.
     pub(super) async fn publish_round(&mut self, s: &mut Session) -> Option<Ended> {
+        if self.engine.store().shape() != s.born_shape {
+            return self.follow_reload(s).await;
+        }
         let runs = self.drain_changes();
         let ids = std::mem::take(&mut self.ids);
         let mut ended = None;
@@ -287,6 +323,9 @@ impl Node {
 
     /// Device deaths and rebirths, changed `_Status` values, changed node metrics.
     pub(super) async fn publish_status(&mut self, s: &mut Session) -> Option<Ended> {
+        if self.engine.store().shape() != s.born_shape {
+            return self.follow_reload(s).await;
+        }
         let store = self.engine.store().clone();
         let (now, aliases) = (now_ms(), self.aliases());
         for device in store.devices() {

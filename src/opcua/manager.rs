@@ -85,7 +85,12 @@ impl GatewayNodes {
                 o.limits.max_write_time
             });
         GatewayNodes {
-            space: RwLock::new(Arc::new(TagSpace::new(ns, config, store))),
+            space: RwLock::new(Arc::new(TagSpace::new(
+                ns,
+                &config.gateway_name,
+                &config.devices,
+                store,
+            ))),
             ns,
             namespace: NamespaceMetadata {
                 namespace_uri,

@@ -29,7 +29,13 @@ impl GatewayNodes {
     pub fn reload(&self, config: &Config) -> Result<NodesReloaded, crate::append::Full> {
         let old = self.space();
         let store = old.store();
-        let new = TagSpace::new(self.namespace_index(), config, self.engine.store().clone());
+        // The gateway's name is a restart's to change: the folder keeps the old one.
+        let new = TagSpace::new(
+            self.namespace_index(),
+            old.gateway(),
+            &config.devices,
+            self.engine.store().clone(),
+        );
         self.cover_monitored()?;
         let mut followed = Vec::new();
         let mut gone: Vec<NodeId> = Vec::new();

@@ -26,7 +26,7 @@ use opcua::types::{
 
 use super::units::eu_information;
 use super::values::{self, data_type_id};
-use crate::config::Config;
+use crate::config::DeviceConfig;
 use crate::tags::{DeviceId, TagId, TagMeta, TagStore};
 
 /// A property of a tag variable.
@@ -125,15 +125,21 @@ pub fn namespace_uri(gateway: &str) -> String {
 }
 
 impl TagSpace {
-    /// The namespace `ns` for `config`, whose devices and tags are the live
-    /// ones of `store` (matched by name: a reload gives changed devices new ids).
-    pub(super) fn new(ns: u16, config: &Config, store: Arc<TagStore>) -> Self {
+    /// The namespace `ns` of gateway `gateway` for the devices `config`, whose
+    /// tags are the live ones of `store` (matched by device name: a reload
+    /// gives changed devices new ids).
+    pub(super) fn new(
+        ns: u16,
+        gateway: &str,
+        config: &[DeviceConfig],
+        store: Arc<TagStore>,
+    ) -> Self {
         let live: HashMap<&str, DeviceId> =
             store.devices().map(|d| (store.device_name(d), d)).collect();
-        let mut devices = HashMap::with_capacity(config.devices.len());
-        let mut order = Vec::with_capacity(config.devices.len());
+        let mut devices = HashMap::with_capacity(config.len());
+        let mut order = Vec::with_capacity(config.len());
         let mut ranges = HashMap::new();
-        for d in &config.devices {
+        for d in config {
             let Some(&id) = live.get(d.name.as_str()) else {
                 continue;
             };
@@ -163,13 +169,18 @@ impl TagSpace {
             .collect();
         TagSpace {
             ns,
-            gateway: config.gateway_name.clone(),
+            gateway: gateway.to_owned(),
             store,
             devices,
             order,
             device_by_name,
             ranges,
         }
+    }
+
+    /// The gateway's name, as its folder shows it.
+    pub(super) fn gateway(&self) -> &str {
+        &self.gateway
     }
 
     /// Whether a device of this name is in the namespace.
@@ -458,6 +469,7 @@ impl IntoNode for ObjectBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     const CONFIG: &str = r#"
 [gateway]
@@ -493,7 +505,7 @@ type = "u16"
     fn space() -> TagSpace {
         let config = Config::parse(CONFIG, "t.toml").unwrap();
         let store = Arc::new(crate::engine::build_store(&config));
-        TagSpace::new(2, &config, store)
+        TagSpace::new(2, &config.gateway_name, &config.devices, store)
     }
 
     fn every_node(space: &TagSpace) -> Vec<NodeRef> {
