@@ -17,10 +17,11 @@ use std::time::Duration;
 
 use common::{config, start_sim, wait_until};
 use edge_gateway::config::{ConfigChanges, RunningConfig};
-use opcua::client::{DataChangeCallback, Session};
+use opcua::client::{DataChangeCallback, EventCallback, Session};
 use opcua::types::{
-    AttributeId, DataValue, MonitoredItemCreateRequest, NodeId, ReadValueId, StatusCode,
-    TimestampsToReturn, Variant,
+    AttributeId, DataValue, EventFilter, ExtensionObject, MonitoredItemCreateRequest,
+    MonitoringParameters, NodeId, ObjectId, ObjectTypeId, ReadValueId, SimpleAttributeOperand,
+    StatusCode, TimestampsToReturn, Variant,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -124,6 +125,54 @@ async fn a_subscribed_client_sees_removed_tags_go_unknown_and_changed_ones_follo
     })
     .await;
 
+    // The Server object's model change events: which device folders changed.
+    let events: Arc<Mutex<Vec<Vec<Variant>>>> = Arc::default();
+    let events_sink = events.clone();
+    let events_sub = session
+        .create_subscription(
+            Duration::from_millis(100),
+            100,
+            10,
+            0,
+            0,
+            true,
+            EventCallback::new(move |fields, _| {
+                if let Some(fields) = fields {
+                    events_sink.lock().unwrap().push(fields);
+                }
+            }),
+        )
+        .await
+        .unwrap();
+    let on_server = MonitoredItemCreateRequest {
+        item_to_monitor: ReadValueId {
+            node_id: ObjectId::Server.into(),
+            attribute_id: AttributeId::EventNotifier as u32,
+            ..Default::default()
+        },
+        monitoring_mode: opcua::types::MonitoringMode::Reporting,
+        requested_parameters: MonitoringParameters {
+            queue_size: 10,
+            discard_oldest: true,
+            filter: ExtensionObject::new(EventFilter {
+                select_clauses: Some(vec![
+                    SimpleAttributeOperand::new_value(ObjectTypeId::BaseEventType, "EventType"),
+                    SimpleAttributeOperand::new_value(
+                        ObjectTypeId::GeneralModelChangeEventType,
+                        "Changes",
+                    ),
+                ]),
+                where_clause: opcua::types::ContentFilter::default(),
+            }),
+            ..Default::default()
+        },
+    };
+    let created = session
+        .create_monitored_items(events_sub, TimestampsToReturn::Both, vec![on_server])
+        .await
+        .unwrap();
+    assert_eq!(created[0].result.status_code, StatusCode::Good);
+
     let after = config(&format!(
         "{head}{}{}{}",
         device("kept", "k", "40001"),
@@ -163,6 +212,41 @@ async fn a_subscribed_client_sees_removed_tags_go_unknown_and_changed_ones_follo
             "{gone}: {dv:?}"
         );
     }
+    wait_until("a GeneralModelChangeEvent", WAIT, || {
+        !events.lock().unwrap().is_empty()
+    })
+    .await;
+    let event = events.lock().unwrap()[0].clone();
+    assert_eq!(
+        event[0],
+        Variant::from(NodeId::from(ObjectTypeId::GeneralModelChangeEventType)),
+        "{event:?}"
+    );
+    let Variant::Array(changes) = &event[1] else {
+        panic!("Changes is an array: {event:?}");
+    };
+    let changes: Vec<(String, u8)> = changes
+        .values
+        .iter()
+        .map(|v| {
+            let Variant::ExtensionObject(o) = v else {
+                panic!("a ModelChangeStructureDataType: {v:?}");
+            };
+            let c = o
+                .inner_as::<opcua::types::ModelChangeStructureDataType>()
+                .expect("a ModelChangeStructureDataType");
+            (c.affected.to_string(), c.verb)
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (key("dropped"), 2 | 8),
+            (key("changing"), 4 | 8),
+            (key("added"), 1 | 4)
+        ],
+        "deleted, changed children, added"
+    );
     let kept = last(&seen, &key("kept.k")).unwrap();
     assert_eq!(
         kept.status,

@@ -314,7 +314,11 @@ mod tests {
         let running = RunningConfig::of(&old).with_devices_of(&new);
         let again = ConfigChanges::between(&running, &new);
         assert!(!again.devices_differ(), "{again:?}");
-        assert_eq!(again.needs_restart, ["[http] listen"], "still waiting for a restart");
+        assert_eq!(
+            again.needs_restart,
+            ["[http] listen"],
+            "still waiting for a restart"
+        );
         assert!(ConfigChanges::between(&RunningConfig::of(&old), &new).devices_differ());
     }
 

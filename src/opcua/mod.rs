@@ -19,6 +19,7 @@ mod auth;
 mod browse;
 pub mod certificate;
 mod manager;
+mod model_change;
 pub mod password;
 pub mod pki;
 mod read;

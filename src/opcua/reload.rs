@@ -7,9 +7,11 @@
 
 use std::sync::atomic::Ordering;
 
-use opcua::types::{AttributeId, DataValue, DateTime, NodeId, StatusCode};
+use opcua::nodes::Event;
+use opcua::types::{AttributeId, DataValue, DateTime, NodeId, ObjectId, StatusCode};
 
 use super::manager::GatewayNodes;
+use super::model_change::{self, verb};
 use super::space::{NodeRef, StatusVar, TagSpace};
 use crate::config::Config;
 
@@ -41,7 +43,7 @@ impl GatewayNodes {
         let mut gone: Vec<NodeId> = Vec::new();
         for device in old.devices() {
             let device_name = store.device_name_even_removed(device);
-            if store.device_meta(device).is_none() && !new.has_device(device_name) {
+            if store.device_meta(device).is_none() && new.device_named(device_name).is_none() {
                 gone.extend(
                     StatusVar::ALL
                         .into_iter()
@@ -75,6 +77,7 @@ impl GatewayNodes {
                 }
             }
         }
+        let folders = folder_changes(&old, &new);
         self.replace_space(new);
         let now = DateTime::now();
         let unknown = DataValue {
@@ -89,9 +92,43 @@ impl GatewayNodes {
                 .map(|node| (unknown.clone(), node, AttributeId::Value)),
         );
         self.notify_changed(&followed);
+        if !folders.is_empty() {
+            let event = model_change::event(folders, "the gateway's config was reloaded");
+            let server: NodeId = ObjectId::Server.into();
+            self.subscriptions()
+                .notify_events([(&event as &dyn Event, &server)].into_iter());
+        }
         Ok(NodesReloaded {
             followed: followed.len(),
             gone: gone.len(),
         })
     }
+}
+
+/// The device folders a reload added, deleted or changed the children of.
+fn folder_changes(old: &TagSpace, new: &TagSpace) -> Vec<(NodeId, u8)> {
+    let mut changes = Vec::new();
+    for d in old.devices() {
+        let name = old.device_name(d);
+        match new.device_named(name) {
+            None => changes.push((
+                old.node_id(NodeRef::Device(d)),
+                verb::NODE_DELETED | verb::REFERENCE_DELETED,
+            )),
+            Some(now) if now != d => changes.push((
+                new.node_id(NodeRef::Device(now)),
+                verb::REFERENCE_ADDED | verb::REFERENCE_DELETED,
+            )),
+            Some(_) => {}
+        }
+    }
+    for d in new.devices() {
+        if old.device_named(new.device_name(d)).is_none() {
+            changes.push((
+                new.node_id(NodeRef::Device(d)),
+                verb::NODE_ADDED | verb::REFERENCE_ADDED,
+            ));
+        }
+    }
+    changes
 }

@@ -183,9 +183,9 @@ impl TagSpace {
         &self.gateway
     }
 
-    /// Whether a device of this name is in the namespace.
-    pub(super) fn has_device(&self, name: &str) -> bool {
-        self.device_by_name.contains_key(name)
+    /// The device of this name, if it is in the namespace.
+    pub(super) fn device_named(&self, name: &str) -> Option<DeviceId> {
+        self.device_by_name.get(name).copied()
     }
 
     /// The tag store the namespace presents.
@@ -259,7 +259,8 @@ impl TagSpace {
         }
     }
 
-    fn device_name(&self, d: DeviceId) -> &str {
+    /// A device's name, as the namespace has it.
+    pub(super) fn device_name(&self, d: DeviceId) -> &str {
         self.devices.get(&d).map_or("", |e| e.name.as_str())
     }
 
