@@ -247,6 +247,79 @@ async def check_hostile_peers(url, http, ns):
         s.close()
 
 
+async def check_reload(url, cfg, gw, sim_port):
+    """systemctl reload (SIGHUP) with `slow` dropped and `meter2` added on
+    meter1's connection, under a subscribed session: the session and its
+    subscription stay, the dropped tag reports BadNodeIdUnknown, a
+    GeneralModelChangeEvent names both folders, meter2 reads Good, and
+    meter1 keeps its 1 s pace through the reload."""
+    class Seen:
+        def __init__(self):
+            self.data, self.events = {}, []
+
+        def datachange_notification(self, node, val, data):
+            v = data.monitored_item.Value
+            self.data.setdefault(node.nodeid.Identifier, []).append((v.StatusCode.name, v.SourceTimestamp))
+
+        def event_notification(self, event):
+            self.events.append(event)
+
+        def status_change_notification(self, status):
+            pass
+
+    async with Client(url, timeout=5) as c:
+        ns = await c.get_namespace_index(NS_URI)
+        seen = Seen()
+        sub = await c.create_subscription(100, seen)
+        await sub.subscribe_data_change([c.get_node(f"ns={ns};s=meter1.voltage_l1"),
+                                         c.get_node(f"ns={ns};s=slow.sp1")])
+        await sub.subscribe_events(c.nodes.server, ua.ObjectIds.GeneralModelChangeEventType)
+        await asyncio.sleep(2)
+        text = open(cfg).read()
+        cut = text.index("# A device that takes 300 ms")
+        open(cfg, "w").write(text[:cut] + f"""
+[[device]]
+name = "meter2"
+protocol = "tcp"
+host = "127.0.0.1:{sim_port}"
+unit = 1
+poll = "500ms"
+[[device.tag]]
+name = "voltage"
+address = "30001"
+type = "f32"
+unit = "V"
+""")
+        reloaded = time.monotonic()
+        gw.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (
+                seen.data.get("slow.sp1", [("", None)])[-1][0] == "BadNodeIdUnknown" and seen.events):
+            await asyncio.sleep(0.1)
+        check("reload: the dropped device's tag reports BadNodeIdUnknown on the same subscription",
+              seen.data.get("slow.sp1", [("", None)])[-1][0] == "BadNodeIdUnknown", seen.data.get("slow.sp1"))
+        changes = [(ch.Affected.Identifier, ch.Verb) for e in seen.events for ch in (e.Changes or [])]
+        check("reload: a GeneralModelChangeEvent names the deleted and the added folder",
+              ("slow", 2 | 8) in changes and ("meter2", 1 | 4) in changes, changes)
+        folder = await c.nodes.objects.get_child([f"{ns}:line-3"])
+        names = {(await n.read_browse_name()).Name for n in await folder.get_children()}
+        check("reload: browse shows meter2 and no longer slow", "meter2" in names and "slow" not in names, names)
+        deadline = time.monotonic() + 10
+        st = None
+        while time.monotonic() < deadline:
+            st = (await c.get_node(f"ns={ns};s=meter2.voltage").read_data_value(raise_on_bad_status=False)).StatusCode.name
+            if st == "Good":
+                break
+            await asyncio.sleep(0.2)
+        check("reload: the added device's tag reads Good", st == "Good", st)
+        await asyncio.sleep(max(0.0, reloaded + 4 - time.monotonic()))
+        stamps = [t for name, t in seen.data.get("meter1.voltage_l1", []) if name == "Good" and t]
+        gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:])]
+        check("reload: meter1 (untouched, same connection) kept its 1 s pace through it",
+              len(stamps) >= 5 and max(gaps) < 1.6, gaps)
+        await sub.delete()
+
+
 async def main():
     work = tempfile.mkdtemp(prefix="eg-interop-")
     cfg, http, opc, sim_port, slow_port = prepare(work)
@@ -487,6 +560,7 @@ async def main():
             check("simulator back: Good again", seen[-1:] == ["Good"], seen[-5:])
             await sub.delete()
         await check_hostile_peers(url, http, ns)
+        await check_reload(url, cfg, gw, sim_port)
     finally:
         slow.close()
         for p in (gw, sim):

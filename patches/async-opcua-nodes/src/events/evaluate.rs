@@ -349,6 +349,11 @@ impl ParsedContentFilter {
             (Variant::Double(lhs), Variant::Double(rhs)) => Some(lhs.total_cmp(&rhs)),
             (Variant::Float(lhs), Variant::Float(rhs)) => Some(lhs.total_cmp(&rhs)),
             (Variant::Boolean(lhs), Variant::Boolean(rhs)) => Some(lhs.cmp(&rhs)),
+            // (edge-gateway patch.) Values without an order (NodeIds, strings,
+            // ...) can still be equal: without this, Equals and InList on an
+            // event's EventType never matched, which is the where clause
+            // clients such as asyncua send with every event subscription.
+            (lhs, rhs) if lhs == rhs => Some(Ordering::Equal),
             _ => None,
         }
     }
