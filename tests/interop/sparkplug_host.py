@@ -527,6 +527,55 @@ def main():
         time.sleep(1.5)
         check_seq(session_of(host, mark), "after rebirth")
 
+        # --- reload: a device added, one changed, then both undone ----------
+        original = open(config).read()
+        edited, n = re.subn(r'(name = "plc1"\n(?:[^\[\n]*\n){0,4}?poll = )"500ms"', r'\1"400ms"', original, count=1)
+        check(n == 1, "the reload edits plc1's poll")
+        added = f"""
+[[device]]
+name = "meter3"
+protocol = "tcp"
+host = "127.0.0.1:{ports['sim']}"
+unit = 1
+poll = "500ms"
+  [[device.tag]]
+  name = "voltage"
+  address = "30001"
+  type = "f32"
+  unit = "V"
+"""
+        mark = host.mark()
+        open(config, "w").write(edited + added)
+        gw.proc.send_signal(signal.SIGHUP)
+        nb = host.wait("NBIRTH", None, mark)
+        check([m.long_value for m in nb.metrics if m.name == "bdSeq"] == [bd_seq],
+              "reload: NBIRTH again in the same session (same bdSeq, no reconnect)")
+        deaths = [t for t, _ in host.find("DDEATH", "plc1", mark)]
+        births = {d: host.find("DBIRTH", d, mark) for d in ("meter1", "plc1", "meter2", "meter3")}
+        check(deaths and births["plc1"] and deaths[0] < births["plc1"][0][0],
+              "reload: the changed device plc1 gets a DDEATH, then its DBIRTH")
+        check(all(births.values()), f"reload: a DBIRTH for every device, the added meter3 too ({sorted(births)})")
+        check(not host.find("NDEATH", None, mark), "reload: no NDEATH")
+        reborn = [m.alias for d in ("meter1", "plc1", "meter2", "meter3") for m in births[d][0][1].metrics]
+        check(len(reborn) == len(set(reborn)), f"reload: {len(reborn)} aliases, unique across the new births")
+        wait_until(lambda: host.find("DDATA", "meter3", mark), 10, "DDATA of meter3")
+        check(True, "reload: DDATA flows for the added device")
+        time.sleep(1)
+        check_seq(session_of(host, mark), "after the reload")
+
+        mark = host.mark()
+        open(config, "w").write(original)
+        gw.proc.send_signal(signal.SIGHUP)
+        host.wait("NBIRTH", None, mark)
+        for d in ("meter1", "plc1", "meter2"):
+            host.wait("DBIRTH", d, mark)
+        check(host.find("DDEATH", "meter3", mark) and not host.find("DBIRTH", "meter3", mark),
+              "reload undone: the removed meter3 gets a DDEATH and no DBIRTH")
+        time.sleep(1)
+        gone_at = host.find("DDEATH", "meter3", mark)[0][0]
+        check(all(t < gone_at for t, _ in host.find("DDATA", "meter3", mark)), "reload undone: no DDATA of meter3 after its DDEATH")
+        check_seq(session_of(host, mark), "after the reload is undone")
+
         # --- the Will after kill -9, bdSeq across restarts ------------------
         mark = host.mark()
         gw.stop(signal.SIGKILL)
