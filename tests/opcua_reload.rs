@@ -247,6 +247,17 @@ async fn a_subscribed_client_sees_removed_tags_go_unknown_and_changed_ones_follo
         ],
         "deleted, changed children, added"
     );
+    // The untouched device (polled every 100 ms, beside the others on the
+    // simulator's one port) neither reconnected nor overran through it.
+    let kept_device = store.meta(store.find("kept", "k").unwrap()).unwrap().device;
+    let counters = engine.counters().device(kept_device).unwrap();
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(
+        counters.connects.load(relaxed),
+        1,
+        "one connection, before and after"
+    );
+    assert_eq!(counters.overruns.load(relaxed), 0, "no cycle overran");
     let kept = last(&seen, &key("kept.k")).unwrap();
     assert_eq!(
         kept.status,
