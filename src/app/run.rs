@@ -250,6 +250,10 @@ async fn reload_on_hangup(path: PathBuf, mut running: RunningConfig, live: Live,
                     buses_restarted = ?done.restarted_buses, buses_stopped = ?done.stopped_buses,
                     "reload applied: {summary}{waiting}");
                 notify(&format!("STATUS=reload applied: {summary}{waiting}"));
+                // The parse of a large file peaks far above what runs: give
+                // it back, as after start-up.
+                drop(new);
+                super::memory::release_free_memory();
             }
             Err(e) => {
                 health.reload.record(false, std::time::SystemTime::now());
