@@ -38,3 +38,21 @@ def wait_until(pred, timeout, what, every=0.05):
             return got
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def meter_device(name, port, poll="500ms"):
+    """A [[device]] section for one f32 voltage (unit V) at 30001 of unit 1 on
+    the simulator at `port`: the device a reload adds in the interop tests."""
+    return f"""
+[[device]]
+name = "{name}"
+protocol = "tcp"
+host = "127.0.0.1:{port}"
+unit = 1
+poll = "{poll}"
+  [[device.tag]]
+  name = "voltage"
+  address = "30001"
+  type = "f32"
+  unit = "V"
+"""

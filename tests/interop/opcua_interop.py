@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import meter_device
 from asyncua import Client, ua
 from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
@@ -277,19 +278,7 @@ async def check_reload(url, cfg, gw, sim_port):
         await asyncio.sleep(2)
         text = open(cfg).read()
         cut = text.index("# A device that takes 300 ms")
-        open(cfg, "w").write(text[:cut] + f"""
-[[device]]
-name = "meter2"
-protocol = "tcp"
-host = "127.0.0.1:{sim_port}"
-unit = 1
-poll = "500ms"
-[[device.tag]]
-name = "voltage"
-address = "30001"
-type = "f32"
-unit = "V"
-""")
+        open(cfg, "w").write(text[:cut] + meter_device("meter2", sim_port))
         reloaded = time.monotonic()
         gw.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10

@@ -45,7 +45,7 @@ import urllib.request
 
 import paho.mqtt.client as mqtt
 
-from harness import check, free_port, passed, wait_until
+from harness import check, free_port, meter_device, passed, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GROUP, NODE = "plant1", "line-3"
@@ -531,19 +531,7 @@ def main():
         original = open(config).read()
         edited, n = re.subn(r'(name = "plc1"\n(?:[^\[\n]*\n){0,4}?poll = )"500ms"', r'\1"400ms"', original, count=1)
         check(n == 1, "the reload edits plc1's poll")
-        added = f"""
-[[device]]
-name = "meter3"
-protocol = "tcp"
-host = "127.0.0.1:{ports['sim']}"
-unit = 1
-poll = "500ms"
-  [[device.tag]]
-  name = "voltage"
-  address = "30001"
-  type = "f32"
-  unit = "V"
-"""
+        added = meter_device("meter3", ports["sim"])
         mark = host.mark()
         open(config, "w").write(edited + added)
         gw.proc.send_signal(signal.SIGHUP)
