@@ -210,7 +210,16 @@ async fn reload_on_hangup(path: PathBuf, mut running: RunningConfig, live: Live,
     #[cfg(unix)]
     while hup.recv().await.is_some() {
         let health = live.engine.health();
-        let read = Config::load(&path);
+        // Reading 100k tags takes half a second: off the runtime's workers,
+        // which keep polling meanwhile.
+        let file = path.clone();
+        let read = match tokio::task::spawn_blocking(move || Config::load(&file)).await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::error!(error = %e, "reload: reading the config failed");
+                continue;
+            }
+        };
         let Ok(new) = read else {
             health.reload.record(false, std::time::SystemTime::now());
             if let Err(e) = read {
