@@ -90,8 +90,8 @@ pub(super) struct Session {
     pub(super) replay_after: Option<Instant>,
     /// The live DDATA of the last second, recorded if the connection dies.
     pub(super) recent: Recent,
-    /// The store's shape (`TagStore::shape`) at the last NBIRTH: aliases are
-    /// laid out by it, so a reload that changes it means a rebirth.
+    /// The store's shape (`TagStore::shape`) this session last announced:
+    /// a reload that changes it means DDEATHs and DBIRTHs (`follow_reload`).
     pub(super) born_shape: u64,
 }
 

@@ -1,9 +1,11 @@
 //! Building Sparkplug payloads from the tag model, and reading the values of
 //! commands back into it. Pure: no clock, no store, no broker.
 //!
-//! Aliases are fixed for the life of the gateway: a tag's alias is its store
-//! id; after the tags come four `_Status` metrics per device, then the node's
-//! own metrics. Every alias is unique across the edge node (§6.4.4).
+//! Aliases are fixed for the life of the gateway, reloads included: a tag's
+//! alias is its store id (never reused); the four `_Status` metrics of device
+//! `d` are `STATUS_ALIAS_BASE + 4d + k`, the node's own metrics
+//! `NODE_ALIAS_BASE + k`, both far above any tag id, so adding tags and
+//! devices moves no alias. Every alias is unique across the edge node (§6.4.4).
 
 use prost::Message;
 
@@ -204,23 +206,19 @@ pub fn status_values(s: &DeviceStatus) -> [MetricValue; 4] {
     ]
 }
 
-/// The fixed alias plan of one edge node.
-#[derive(Debug, Clone, Copy)]
-pub struct Aliases {
-    pub tags: usize,
-    pub devices: usize,
+/// The first `_Status` alias: above every tag id a store can give (2^40).
+pub const STATUS_ALIAS_BASE: u64 = 1 << 40;
+/// The first node metric alias: above every `_Status` alias.
+pub const NODE_ALIAS_BASE: u64 = 1 << 56;
+
+/// The alias of status metric `k` (`STATUS_METRICS`) of device `device`.
+pub fn status_alias(device: usize, k: usize) -> u64 {
+    STATUS_ALIAS_BASE + (device * STATUS_METRICS.len() + k) as u64
 }
 
-impl Aliases {
-    /// The alias of status metric `k` (`STATUS_METRICS`) of device `device`.
-    pub fn status(self, device: usize, k: usize) -> u64 {
-        (self.tags + device * STATUS_METRICS.len() + k) as u64
-    }
-
-    /// The alias of node metric `k`.
-    pub fn node(self, k: usize) -> u64 {
-        (self.tags + self.devices * STATUS_METRICS.len() + k) as u64
-    }
+/// The alias of node metric `k`.
+pub fn node_alias(k: usize) -> u64 {
+    NODE_ALIAS_BASE + k as u64
 }
 
 /// The bdSeq metric of an NBIRTH or NDEATH (Int64, §6.4.21).
@@ -456,14 +454,12 @@ mod tests {
     }
 
     #[test]
-    fn aliases_do_not_overlap() {
-        let a = Aliases {
-            tags: 10,
-            devices: 2,
-        };
-        assert_eq!(a.status(0, 0), 10);
-        assert_eq!(a.status(1, 3), 17);
-        assert_eq!(a.node(0), 18);
+    fn aliases_do_not_overlap_and_do_not_depend_on_the_counts() {
+        assert_eq!(status_alias(0, 0), STATUS_ALIAS_BASE);
+        assert_eq!(status_alias(1, 3), STATUS_ALIAS_BASE + 7);
+        assert_eq!(node_alias(0), NODE_ALIAS_BASE);
+        // A device id the store may give stays below the node metrics.
+        assert!(status_alias(1 << 40, 3) < NODE_ALIAS_BASE);
     }
 
     #[test]

@@ -15,7 +15,8 @@
 
 use super::node::{DeviceView, Ended, Node, Phase, Session, now_ms};
 use super::payload::{
-    self, Aliases, Form, STATUS_METRICS, bd_seq_metric, plain_metric, status_values, tag_metric,
+    self, Form, STATUS_METRICS, bd_seq_metric, node_alias, plain_metric, status_alias,
+    status_values, tag_metric,
 };
 use super::proto::payload::Metric;
 use super::proto::payload::metric::Value as MetricValue;
@@ -32,7 +33,7 @@ const POLL_DURATION_FLOOR_MS: f64 = 1.0;
 /// Index of `_Status/PollDuration` in `STATUS_METRICS`.
 const POLL_DURATION: usize = 2;
 
-/// The node's own metrics after bdSeq, in alias order (`Aliases::node`).
+/// The node's own metrics after bdSeq, in alias order (`node_alias`).
 const NODE_METRICS: [(&str, u32); 6] = [
     (REBIRTH, datatype::BOOLEAN),
     ("Gateway/Version", datatype::STRING),
@@ -100,14 +101,6 @@ impl Node {
         self.send(s, MessageType::NDeath, None, bytes).await;
     }
 
-    fn aliases(&self) -> Aliases {
-        let store = self.engine.store();
-        Aliases {
-            tags: store.len(),
-            devices: store.device_count(),
-        }
-    }
-
     fn node_values(&self) -> Vec<MetricValue> {
         let store = self.engine.store();
         let (up, total) = crate::http::devices_up(store);
@@ -138,13 +131,12 @@ impl Node {
         s.born_shape = store.shape();
         s.devices
             .resize(store.device_count(), DeviceView::default());
-        let aliases = self.aliases();
         let values = self.node_values();
         let mut metrics = vec![bd_seq_metric(s.bd_seq, now)];
         for (k, ((name, dt), v)) in NODE_METRICS.iter().zip(&values).enumerate() {
             metrics.push(plain_metric(
                 name,
-                aliases.node(k),
+                node_alias(k),
                 *dt,
                 v.clone(),
                 Form::Birth,
@@ -173,7 +165,7 @@ impl Node {
 
     async fn device_birth(&self, s: &mut Session, device: DeviceId) -> bool {
         let store = self.engine.store().clone();
-        let (now, aliases) = (now_ms(), self.aliases());
+        let now = now_ms();
         let at = tokio::time::Instant::now();
         let mut metrics: Vec<Metric> = store
             .device_tags(device)
@@ -190,7 +182,7 @@ impl Node {
             .collect();
         let status = status_values(&store.device_status(device).unwrap_or_default());
         for (k, ((name, dt), v)) in STATUS_METRICS.iter().zip(status.iter()).enumerate() {
-            let alias = aliases.status(device.index(), k);
+            let alias = status_alias(device.index(), k);
             metrics.push(plain_metric(name, alias, *dt, v.clone(), Form::Birth, now));
         }
         let name = store.device_name(device).to_owned();
@@ -271,10 +263,13 @@ impl Node {
     }
 
     /// After a reload added or removed devices: a DDEATH for each device
-    /// born this session that is gone, then NBIRTH and every DBIRTH, since
-    /// the aliases (laid out by the store's shape) are new for every device.
+    /// born this session that is gone (a changed device included), and a
+    /// DBIRTH for each new one; the others, and the node, are not
+    /// re-announced (aliases do not move). The node's device and tag
+    /// counts follow as NDATA at the next status tick.
     async fn follow_reload(&mut self, s: &mut Session) -> Option<Ended> {
         let store = self.engine.store().clone();
+        s.born_shape = store.shape();
         let gone: Vec<DeviceId> = s
             .devices
             .iter()
@@ -287,12 +282,28 @@ impl Node {
                 return Some(lost("DDEATH"));
             }
         }
+        let known = s.devices.len();
+        s.devices
+            .resize(store.device_count(), DeviceView::default());
+        let mut born = 0;
+        for device in store.devices().filter(|d| d.index() >= known) {
+            if !store.device_meta(device).is_some_and(|m| m.polled) {
+                continue;
+            }
+            if !self.device_birth(s, device).await {
+                return Some(lost("DBIRTH"));
+            }
+            born += 1;
+            if is_down(&store, device) && !self.device_death(s, device).await {
+                return Some(lost("DDEATH"));
+            }
+        }
         tracing::info!(
             devices_gone = gone.len(),
-            devices = store.devices().count(),
-            "reload: Sparkplug rebirth with the new devices"
+            devices_born = born,
+            "reload: Sparkplug DDEATH and DBIRTH for the devices it changed"
         );
-        self.birth(s).await
+        None
     }
 
     /// A round while born: live DDATA, then some of the backlog.
@@ -327,7 +338,7 @@ impl Node {
             return self.follow_reload(s).await;
         }
         let store = self.engine.store().clone();
-        let (now, aliases) = (now_ms(), self.aliases());
+        let now = now_ms();
         for device in store.devices() {
             if !store.device_meta(device).is_some_and(|m| m.polled) {
                 continue;
@@ -362,7 +373,7 @@ impl Node {
                 })
                 .filter_map(|(k, v)| {
                     let (name, dt) = STATUS_METRICS.get(k)?;
-                    let alias = aliases.status(device.index(), k);
+                    let alias = status_alias(device.index(), k);
                     Some(plain_metric(name, alias, *dt, v.clone(), Form::Data, now))
                 })
                 .collect();
@@ -385,7 +396,7 @@ impl Node {
                 let (name, dt) = NODE_METRICS.get(k)?;
                 Some(plain_metric(
                     name,
-                    aliases.node(k),
+                    node_alias(k),
                     *dt,
                     v.clone(),
                     Form::Data,
